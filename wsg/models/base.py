@@ -1,0 +1,60 @@
+"""The interface every grounding model implements, so one trainer and one evaluator serve all.
+
+A batch is a ``dict`` produced by :func:`wsg.data.collate`:
+
+=============== ===================== ===============================================
+key             shape / type          meaning
+=============== ===================== ===============================================
+``video``       float ``[B, T, D]``   clip features (resampled to T clips, or padded)
+``video_mask``  bool ``[B, T]``       True on real clips
+``words``       long ``[B, L]``       word ids (``0`` = ``<pad>``), no ``<bos>``/``<eos>``
+``words_mask``  bool ``[B, L]``       True on real words
+``duration``    float ``[B]``         video duration in seconds
+``video_idx``   long ``[B]``          index of the video within its split: queries with
+                                      the same value describe the *same* video, so they
+                                      are not negatives of each other
+``query_idx``   long ``[B]``          row of the query in the split's annotation table
+``video_id``    list[str]             ids, for plots and error messages
+``sentence``    list[str]             the raw queries
+``moment``      float ``[B, 2]``      **label**: ground truth (start, end) in [0, 1]
+``times``       list                  **label**: DiDeMo annotators' chunk pairs (DiDeMo only)
+=============== ===================== ===============================================
+
+The label keys (:data:`LABEL_KEYS`) are removed by the trainer before a
+weakly-supervised model sees a batch (:func:`strip_labels`), and before *any* model's
+``predict`` is called.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Mapping
+
+import torch
+from torch import nn
+
+LABEL_KEYS: tuple[str, ...] = ("moment", "times")
+
+
+def strip_labels(batch: Mapping) -> dict:
+    """A shallow copy of ``batch`` without the temporal labels (:data:`LABEL_KEYS`)."""
+    return {k: v for k, v in batch.items() if k not in LABEL_KEYS}
+
+
+class GroundingModel(nn.Module):
+    """Base class of the five methods.
+
+    Subclasses set :attr:`supervision` (``"weak"`` or ``"full"``) and implement:
+
+    - ``forward(batch) -> dict`` of named tensors (scores, attentions, ...);
+    - ``loss(batch, out) -> (total, parts)``: the scalar to minimise and a dict of its
+      named terms as floats (for the history table);
+    - ``predict(batch, top_k) -> (moments [B, K, 2] in [0, 1], scores [B, K])``: candidates
+      ranked best-first, *before* any NMS (the evaluation protocol applies NMS).
+    """
+
+    supervision: ClassVar[str] = "weak"
+
+    def loss(self, batch: dict, out: dict) -> tuple[torch.Tensor, dict[str, float]]:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement loss()")
+
+    def predict(self, batch: dict, top_k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement predict()")
