@@ -230,3 +230,15 @@ def test_didemo_scores_rejects_bad_input():
     with pytest.raises(ValueError):
         didemo_scores([list(range(21))], [[(3, 2)]])  # not a candidate
     assert math.isclose(didemo_scores([list(range(21))], [[(0, 0)]])["mIoU"], 100.0)
+
+
+def test_read_only_numpy_input_gives_no_warning():
+    import warnings
+
+    import numpy as np
+
+    a = np.array([[0.0, 1.0]])
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(temporal_iou(a, a)[0]) == 1.0

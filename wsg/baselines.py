@@ -127,7 +127,7 @@ def blind_baselines(bench, split: str = "test", protocol: str = "2d-tan", candid
     if candidates is None:
         spans, valid = all_spans(bench.num_clips)
         candidates = spans[valid]
-    gt = bench.dataset(split).moments
+    gt = bench.moments(split)
     prior = MomentPrior().fit(bench.train_moments(), candidates)
     rows = {
         "random": recall_at(random_ranking(len(gt), candidates, seed), gt, ns=ns, ious=ious, protocol=protocol),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,6 +38,8 @@ PROTOCOLS = ("plain", "tall", "2d-tan")
 
 
 def _as_float(x, device: torch.device | None = None) -> Tensor:
+    if isinstance(x, np.ndarray) and not x.flags.writeable:  # e.g. from pandas; torch warns on these
+        x = x.copy()
     t = torch.as_tensor(x, device=device)
     if not t.is_floating_point():
         t = t.to(torch.get_default_dtype())

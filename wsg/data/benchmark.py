@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from wsg.data.annotations import read_annotations
-from wsg.data.dataset import GroundingDataset, make_loader
+from wsg.data.dataset import GroundingDataset, make_loader, normalised_moments
 from wsg.data.features import FeatureStore, open_features
 from wsg.text import Vocabulary
 
@@ -68,9 +68,13 @@ class Benchmark:
     def video_dim(self) -> int:
         return self.dataset("train").video_dim
 
+    def moments(self, split: str) -> torch.Tensor:
+        """Normalised ground-truth moments ``[N, 2]`` of a split, in table order (no features loaded)."""
+        return normalised_moments(self.splits[split])
+
     def train_moments(self) -> torch.Tensor:
         """Normalised training moments [N, 2]: all a blind prior may look at."""
-        return self.dataset("train").moments
+        return self.moments("train")
 
     def model_kwargs(self) -> dict:
         """The data-dependent fields every model config needs."""

@@ -49,7 +49,7 @@ class GroundingDataset(Dataset):
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{self.records[i]}: moment ({start[i]}, {end[i]}) is empty or outside the "
                              f"video [0, {dur[i]}]; fix it or choose a policy in read_annotations")
-        self.moments = torch.tensor(np.stack([start / dur, end / dur], 1), dtype=torch.float32)
+        self.moments = normalised_moments(df)
         self.durations = torch.tensor(dur, dtype=torch.float32)
         first_record = dict(zip(df["video_id"], self.records))
         self._clips: dict[str, torch.Tensor] = {}
@@ -76,6 +76,13 @@ class GroundingDataset(Dataset):
         if "times" in row:
             item["times"] = row["times"]
         return item
+
+
+def normalised_moments(annotations: pd.DataFrame) -> torch.Tensor:
+    """Ground-truth moments of a table as fractions of the video, ``[N, 2]`` float32."""
+    dur = annotations["duration"].to_numpy(float)
+    start, end = annotations["start"].to_numpy(float), annotations["end"].to_numpy(float)
+    return torch.tensor(np.stack([start / dur, end / dur], 1), dtype=torch.float32)
 
 
 def _pad(seqs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
