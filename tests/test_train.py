@@ -125,3 +125,16 @@ def test_predict_all_collects_every_query_in_order(small_bench):
     assert pred["query_idx"].tolist() == list(range(n))
     torch.testing.assert_close(pred["gt"], small_bench.dataset("test").moments)
     assert torch.all(pred["scores"][:, :-1] >= pred["scores"][:, 1:])
+
+
+def test_on_epoch_end_adds_columns_to_the_history(small_bench):
+    calls = []
+
+    def hook(trainer, row):
+        calls.append(row["epoch"])
+        return {"weight_norm": float(trainer.model.score.weight.norm())}
+
+    history = Trainer(Spy(), TrainConfig(epochs=2, progress=False)).fit(small_bench.loader("train"),
+                                                                        on_epoch_end=hook)
+    assert calls == [1, 2]
+    assert history["weight_norm"].notna().all() and history["weight_norm"].iloc[0] > 0

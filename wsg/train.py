@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -172,14 +172,16 @@ class Trainer:
             bar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    def fit(self, train_loader: Iterable, val_loader: Iterable | None = None,
-            epochs: int | None = None) -> pd.DataFrame:
+    def fit(self, train_loader: Iterable, val_loader: Iterable | None = None, epochs: int | None = None,
+            on_epoch_end: Callable[["Trainer", dict], dict | None] | None = None) -> pd.DataFrame:
         """Train for ``epochs`` (default: the config's), evaluating on ``val_loader`` after each.
 
         The model ends with the weights of the epoch with the best ``select_metric`` on
         the validation split (the last epoch when there is no validation loader).
         Returns the history: one row per epoch with the loss terms, the validation
-        metrics (prefixed ``val_``) and the seconds it took.
+        metrics (prefixed ``val_``) and the seconds it took. ``on_epoch_end(trainer, row)``
+        runs after each epoch's validation; a dict it returns is added to the row
+        (e.g. a chapter's own diagnostics on the validation split).
         """
         epochs = epochs or self.config.epochs
         last = self._ckpt("last.pt")
@@ -197,6 +199,8 @@ class Trainer:
                 score = metrics[self.config.select_metric]
             else:
                 score = float(self.epoch)
+            if on_epoch_end is not None:
+                row.update(on_epoch_end(self, row) or {})
             self.epoch += 1
             if score > self.best_score:
                 self.best_score = score
