@@ -132,7 +132,7 @@ def test_on_epoch_end_adds_columns_to_the_history(small_bench):
 
     def hook(trainer, row):
         calls.append(row["epoch"])
-        return {"weight_norm": float(trainer.model.score.weight.norm())}
+        return {"weight_norm": trainer.model.score.weight.detach().norm().item()}
 
     history = Trainer(Spy(), TrainConfig(epochs=2, progress=False)).fit(small_bench.loader("train"),
                                                                         on_epoch_end=hook)
