@@ -149,7 +149,10 @@ class Trainer:
         self.model.train()
         sums: dict[str, float] = {}
         n = 0
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.config.progress)
+        # mininterval: at most one widget update per second, so notebooks (and nbval,
+        # which gives up after 5 s without a kernel message) are not flooded.
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.config.progress,
+                   mininterval=1.0)
         for step, batch in enumerate(bar):
             batch = to_device(training_view(self.model, batch), self.device)
             with torch.autocast(self.device.type, enabled=self.use_amp):
@@ -188,7 +191,7 @@ class Trainer:
         if last is not None and last.exists():
             self.load(last)
         for _ in tqdm(range(self.epoch, epochs), desc="training", disable=not self.config.progress,
-                      initial=self.epoch, total=epochs):
+                      initial=self.epoch, total=epochs, mininterval=1.0):
             t0 = time.perf_counter()
             row = {"epoch": self.epoch + 1, **self.train_epoch(train_loader)}
             row["train_seconds"] = time.perf_counter() - t0
