@@ -1,0 +1,443 @@
+"""Tests of wsg.models.marn against naive loops, hand-worked cases and finite differences."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wsg.models import build, strip_labels
+from wsg.models.marn import (
+    MARN,
+    AttentionModule,
+    MARNConfig,
+    attend,
+    average_matrix,
+    caption_loss,
+    decoder_io,
+    masked_softmax,
+    refine_scores,
+)
+from wsg.proposals import proposal_map, sampling_matrix
+from wsg.text import Vocabulary
+
+V, D, T = 20, 8, 10
+SMALL = dict(vocab_size=V, video_dim=D, num_clips=T, scales=(2, 3, 5), num_points=3, reduction=2,
+             proposal_dim=6, word_dim=5, query_dim=7, attention_dim=6, decoder_dim=9)
+
+
+def make_model(**kw) -> MARN:
+    torch.manual_seed(0)
+    return build("marn", **{**SMALL, **kw})
+
+
+def make_batch(B: int = 3, T_: int = T, L: int = 5, seed: int = 0, lengths=None) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(lengths if lengths is not None else [L, L - 2, 1][:B] + [L] * max(0, B - 3))
+    words = torch.randint(4, V, (B, L), generator=g)
+    wmask = torch.arange(L)[None] < lengths[:, None]
+    return {
+        "video": torch.rand(B, T_, D, generator=g),
+        "video_mask": torch.ones(B, T_, dtype=torch.bool),
+        "words": words * wmask,
+        "words_mask": wmask,
+        "duration": torch.full((B,), 30.0),
+        "video_idx": torch.arange(B),
+        "query_idx": torch.arange(B),
+        "video_id": [f"v{i}" for i in range(B)],
+        "sentence": ["x"] * B,
+        "moment": torch.tensor([[0.1, 0.4]] * B),
+    }
+
+
+# ------------------------------------------------------------------ proposal module
+
+
+def test_eq1_conv1d_reduction_matches_loop():
+    """MARN Eq. 1: F_v hat = ReLU(Conv1d_k3(F_v)) with zero padding, written as a loop."""
+    m = make_model()
+    b = make_batch(B=2)
+    out = m.proposals.reduce(b["video"], b["video_mask"])
+    w, bias = m.proposals.conv1d.weight, m.proposals.conv1d.bias  # [C, D, 3]
+    x = F.pad(b["video"], (0, 0, 1, 1))  # zero clip before and after
+    for i in range(2):
+        for t in range(T):
+            ref = torch.relu(bias + sum(w[:, :, k] @ x[i, t + k] for k in range(3)))
+            torch.testing.assert_close(out[i, t], ref)
+    assert out.shape == (2, T, D // 2)
+
+
+def test_eq2_4_5_sampled_features_equal_direct_interpolation():
+    """MARN Eqs. 2, 4-5: the sampled point features equal np.interp of each channel."""
+    m = make_model()
+    b = make_batch(B=2)
+    reduced = m.proposals.reduce(b["video"], b["video_mask"]).detach()
+    W, valid = m.proposals.operators(T, torch.device("cpu"))
+    from wsg.proposals import apply_sampling
+
+    sampled = apply_sampling(reduced, W)  # [B, C, N, T, S+1]
+    scales = list(SMALL["scales"]) + [1]
+    N = SMALL["num_points"]
+    for i in range(2):
+        for t in range(T):
+            for k, s in enumerate(scales):
+                if t + s > T:
+                    assert sampled[i, :, :, t, k].abs().max() == 0  # past the end: zero weights
+                    continue
+                pts = np.linspace(t, t + s - 1, N)
+                for c in range(reduced.shape[-1]):
+                    ref = np.interp(pts, np.arange(T), reduced[i, :, c].numpy())
+                    np.testing.assert_allclose(sampled[i, c, :, t, k].numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_eq3_conv3d_is_linear_map_of_concatenated_points():
+    """MARN Eq. 3: the (N x 1 x 1) Conv3d equals ReLU(A [x_1; ...; x_N] + b) per proposal."""
+    m = make_model()
+    g = torch.Generator().manual_seed(1)
+    C, N = D // 2, SMALL["num_points"]
+    sampled = torch.rand(2, C, N, T, 4, generator=g)
+    out = m.proposals.summarise(sampled)
+    w = m.proposals.conv3d.weight[:, :, :, 0, 0]  # [d, C, N]
+    A = w.permute(0, 2, 1).reshape(w.shape[0], N * C)  # columns ordered point-major
+    for i in range(2):
+        for t in range(T):
+            for k in range(4):
+                x = sampled[i, :, :, t, k].T.reshape(-1)  # [x_1; ...; x_N]
+                torch.testing.assert_close(out[i, t, k], torch.relu(A @ x + m.proposals.conv3d.bias))
+
+
+def test_eq3_einsum_equals_nn_conv3d():
+    """MARN Eq. 3: our einsum on the Conv3d's weights equals running the nn.Conv3d itself."""
+    m = make_model()
+    sampled = torch.rand(2, D // 2, SMALL["num_points"], T, 4)
+    ref = torch.relu(m.proposals.conv3d(sampled))[:, :, 0].permute(0, 2, 3, 1)
+    torch.testing.assert_close(m.proposals.summarise(sampled), ref)
+
+
+def test_eq2_5_bins_endpoints_reach_the_clip_centres_of_bins():
+    """MARN Eqs. 2, 5 with BMN's other convention ("bins"): points at bin centres."""
+    m = make_model(endpoints="bins", scales=(4,), num_points=2)
+    W, _ = m.proposals.operators(T, torch.device("cpu"))
+    # proposal t=2, s=4: bins [2, 4) and [4, 6) -> centres at positions 2.5 and 4.5
+    ref = torch.zeros(2, T)
+    ref[0, 2] = ref[0, 3] = 0.5
+    ref[1, 4] = ref[1, 5] = 0.5
+    torch.testing.assert_close(W[2, 0], ref)
+
+
+def test_avgpool_ablation_averages_all_clips_of_each_proposal():
+    """MARN Table 3 "AvgPool" variant: each proposal is the plain mean of its clips."""
+    A = average_matrix(T, [2, 3, 5])
+    for t in range(T):
+        for k, s in enumerate([2, 3, 5]):
+            ref = torch.zeros(T)
+            if t + s <= T:
+                ref[t:t + s] = 1.0 / s
+            torch.testing.assert_close(A[t, k], ref)
+    m = make_model(proposal_pool="avg")
+    b = make_batch(B=2)
+    p = m.proposals(b["video"], b["video_mask"])
+    red = m.proposals.reduce(b["video"], b["video_mask"])
+    t, k, s = 4, 1, 3
+    ref = torch.relu(m.proposals.pool_proj(red[:, t:t + s].mean(1)))
+    torch.testing.assert_close(p["F_vp"][:, t, k], ref)
+    torch.testing.assert_close(p["F_vc"][:, 7], torch.relu(m.proposals.pool_proj(red[:, 7])))
+
+
+def test_proposal_validity_and_sparse_stride():
+    """MARN Eq. 4 map: cells past the end are invalid and zero; stride s/4 skips starts."""
+    m = make_model(scales=(2, 4, 8), stride_fraction=0.25)
+    p = m.proposals(*(lambda b: (b["video"], b["video_mask"]))(make_batch(B=2)))
+    ref = proposal_map(T, (2, 4, 8), 0.25).valid
+    assert torch.equal(p["valid"][0], ref)
+    assert not ref[1, 2] and ref[2, 2] and not ref[3, 2]  # scale 8 -> stride 2; start 3 past end anyway
+    assert p["F_vp"][:, ~ref].abs().max() == 0
+
+
+# ------------------------------------------------------------------ attention
+
+
+def test_eq6_7_attention_matches_naive_convolution_and_masked_softmax():
+    """MARN Eqs. 6-7: concat + tiled query, 1x1 conv, ReLU, 3x3 conv (zero pad), softmax on valid."""
+    torch.manual_seed(0)
+    att_mod = AttentionModule(feature_dim=3, query_dim=2, attention_dim=4, kernel=3)
+    B, T_, S = 2, 5, 3
+    feats = torch.rand(B, T_, S, 3)
+    q = torch.rand(B, 2)
+    valid = torch.rand(B, T_, S) > 0.3
+    feats = feats * valid[..., None]
+    att, logits = att_mod(feats, q, valid)
+    w1, b1 = att_mod.conv1.weight[:, :, 0, 0], att_mod.conv1.bias
+    w2, b2 = att_mod.conv2.weight[0], att_mod.conv2.bias
+    hidden = torch.zeros(B, 4, T_ + 2, S + 2)  # zero-padded
+    for i in range(B):
+        for t in range(T_):
+            for s in range(S):
+                if valid[i, t, s]:
+                    hidden[i, :, t + 1, s + 1] = torch.relu(w1 @ torch.cat([feats[i, t, s], q[i]]) + b1)
+    for i in range(B):
+        ref = torch.zeros(T_, S)
+        for t in range(T_):
+            for s in range(S):
+                ref[t, s] = (w2 * hidden[i, :, t:t + 3, s:s + 3]).sum() + b2
+        torch.testing.assert_close(logits[i], ref)
+        e = torch.exp(ref[valid[i]] - ref[valid[i]].max())
+        expect = torch.zeros(T_, S)
+        expect[valid[i]] = e / e.sum()
+        torch.testing.assert_close(att[i], expect)
+    torch.testing.assert_close(att.flatten(1).sum(1), torch.ones(B))
+
+
+def test_eq6_fuse_tiles_the_query():
+    """MARN Eq. 6: every cell carries its own feature and the same query vector."""
+    f = torch.rand(2, 4, 5, 3)
+    q = torch.rand(2, 6)
+    x = AttentionModule.fuse(f, q)
+    assert x.shape == (2, 4, 5, 9)
+    torch.testing.assert_close(x[..., :3], f)
+    torch.testing.assert_close(x[1, 2, 4, 3:], q[1])
+
+
+def test_eq11_clip_attention_depends_on_the_query():
+    """MARN Eq. 11 (our reading, Eq. 7 structure): changing the query changes the clip attention.
+
+    With the literal single linear Conv2d the query term is constant over clips and the
+    softmax cancels it; this test would then fail.
+    """
+    m = make_model()
+    b = make_batch(B=2)
+    a = m(b)["att_c"]
+    b2 = dict(b, words=b["words"].flip(0), words_mask=b["words_mask"].flip(0))
+    b2["video"] = b["video"]  # same videos, queries swapped
+    a2 = m(b2)["att_c"]
+    assert (a - a2).abs().max() > 1e-6
+    torch.testing.assert_close(a.sum(1), torch.ones(2))
+
+
+def test_masked_softmax_all_invalid_row_is_zero():
+    """Masked softmax helper of MARN Eq. 7: invalid entries get 0, an empty row gives zeros, not NaN."""
+    out = masked_softmax(torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]),
+                         torch.tensor([[True, False, True], [False, False, False]]))
+    torch.testing.assert_close(out[0], torch.tensor([1 / (1 + math.e ** 2), 0.0, math.e ** 2 / (1 + math.e ** 2)]))
+    assert torch.equal(out[1], torch.zeros(3))
+
+
+def test_eq8_12_attend_is_weighted_sum():
+    """MARN Eqs. 8, 12: the global feature is sum_cells att * feature (a loop)."""
+    f = torch.rand(2, 3, 5, 4)
+    a = torch.rand(2, 3, 5)
+    out = attend(f, a)
+    for i in range(2):
+        ref = sum(a[i, t, s] * f[i, t, s] for t in range(3) for s in range(5))
+        torch.testing.assert_close(out[i], ref)
+    torch.testing.assert_close(attend(f[:, :, 0], a[..., 0]), (f[:, :, 0] * a[:, :, 0, None]).sum(1))
+
+
+# ------------------------------------------------------------------ reconstruction
+
+
+def test_decoder_io_bos_eos_layout():
+    """MARN Eq. 9 inputs: <bos> w1..wL -> w1..wL <eos>, hand-worked."""
+    words = torch.tensor([[7, 8, 9], [5, 6, 0]])
+    mask = words > 0
+    inp, tgt, m = decoder_io(words, mask)
+    bos, eos = Vocabulary.bos_id, Vocabulary.eos_id
+    assert inp.tolist() == [[bos, 7, 8, 9], [bos, 5, 6, 0]]
+    assert tgt.tolist() == [[7, 8, 9, eos], [5, 6, eos, 0]]
+    assert m.tolist() == [[True] * 4, [True, True, True, False]]
+
+
+def test_eq9_decoder_matches_lstmcell_loop():
+    """MARN Eq. 9: h_m = LSTM([F_global; e_{m-1}], h_{m-1}), unrolled step by step."""
+    m = make_model()
+    rec = m.reconstructor
+    g = torch.rand(2, SMALL["proposal_dim"])
+    inputs = torch.tensor([[2, 5, 6, 7], [2, 9, 4, 0]])
+    logits = rec(g, inputs)
+    cell = torch.nn.LSTMCell(rec.lstm.input_size, rec.lstm.hidden_size)
+    with torch.no_grad():
+        cell.weight_ih.copy_(rec.lstm.weight_ih_l0)
+        cell.weight_hh.copy_(rec.lstm.weight_hh_l0)
+        cell.bias_ih.copy_(rec.lstm.bias_ih_l0)
+        cell.bias_hh.copy_(rec.lstm.bias_hh_l0)
+    h = c = torch.zeros(2, rec.lstm.hidden_size)
+    for step in range(4):
+        h, c = cell(torch.cat([g, rec.embedding(inputs[:, step])], -1), (h, c))
+        torch.testing.assert_close(logits[:, step], rec.out(h))
+
+
+def test_eq10_13_caption_loss_matches_loop():
+    """MARN Eqs. 10, 13: -1/M sum_m log P(w_m), per query then batch mean (a loop)."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, V)
+    tgt = torch.tensor([[5, 6, 7, 3], [8, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
+    loss = caption_loss(logits, tgt, mask)
+    per = []
+    for i in range(2):
+        lp = [torch.log_softmax(logits[i, j], -1)[tgt[i, j]] for j in range(4) if mask[i, j]]
+        per.append(-sum(lp) / len(lp))
+    torch.testing.assert_close(loss, sum(per) / 2)
+
+
+def test_eq14_total_loss_and_branch_switch():
+    """MARN Eq. 14: L = L_p + lambda L_c; without the clip branch L = L_p and no L_c term."""
+    b = strip_labels(make_batch())
+    m = make_model(clip_weight=0.3)
+    total, parts = m.loss(b, m(b))
+    assert total.item() == pytest.approx(parts["L_p"] + 0.3 * parts["L_c"], rel=1e-5)
+    m0 = make_model(clip_branch=False)
+    total0, parts0 = m0.loss(b, m0(b))
+    assert set(parts0) == {"L_p"} and total0.item() == pytest.approx(parts0["L_p"], rel=1e-6)
+    assert not hasattr(m0, "clip_attention")
+    # L_p from the model equals decoding its own global feature by hand (Eqs. 9-10)
+    out = m(b)
+    inp, tgt, mask = decoder_io(b["words"], b["words_mask"])
+    ref = caption_loss(m.reconstructor(out["global_p"], inp), tgt, mask)
+    assert parts["L_p"] == pytest.approx(ref.item(), rel=1e-5)
+
+
+# ------------------------------------------------------------------ inference
+
+
+def test_eq15_refine_hand_worked():
+    """MARN Eq. 15: odd scale reads the middle clip, even scale averages the two middle clips."""
+    att_p = torch.zeros(1, 6, 2)
+    att_c = torch.tensor([[0.0, 0.1, 0.2, 0.3, 0.4, 0.0]])
+    out = refine_scores(att_p, att_c, torch.tensor([3, 2]), epsilon=0.5)
+    # (t=1, s=3): centre clip 2 -> 0.5 * 0.2 ; (t=2, s=2): centre between clips 2, 3 -> 0.5 * 0.25
+    assert out[0, 1, 0].item() == pytest.approx(0.1)
+    assert out[0, 2, 1].item() == pytest.approx(0.125)
+    # loop over all cells
+    for t in range(6):
+        for k, s in enumerate([3, 2]):
+            c = min(t + (s - 1) / 2, 5)
+            lo, fr = int(math.floor(c)), c - math.floor(c)
+            ref = 0.5 * ((1 - fr) * att_c[0, lo] + fr * att_c[0, min(lo + 1, 5)])
+            assert out[0, t, k].item() == pytest.approx(ref.item())
+
+
+def test_eq15_epsilon_zero_is_proposal_attention_only():
+    """MARN Eq. 15 with eps = 0 (clip branch in training only) ranks by Att_p alone."""
+    m = make_model()
+    b = strip_labels(make_batch())
+    out = m(b)
+    s0 = m.scores(out, epsilon=0.0)
+    torch.testing.assert_close(s0[out["valid"]], out["att_p"][out["valid"]])
+    s1 = m.scores(out)
+    ref = refine_scores(out["att_p"], out["att_c"], m.proposals.scales, 0.1)
+    torch.testing.assert_close(s1[out["valid"]], ref[out["valid"]])
+
+
+def test_predict_shape_range_sorted_and_valid():
+    """predict: [B, K, 2] in [0, 1], scores sorted best-first, only valid map cells."""
+    m = make_model().eval()
+    b = strip_labels(make_batch())
+    mom, sc = m.predict(b, top_k=7)
+    assert mom.shape == (3, 7, 2) and sc.shape == (3, 7)
+    assert (mom >= 0).all() and (mom <= 1).all() and (mom[..., 1] > mom[..., 0]).all()
+    assert (sc[:, 1:] <= sc[:, :-1]).all() and torch.isfinite(sc).all()
+    cand = proposal_map(T, SMALL["scales"])
+    allowed = {tuple(x) for x in cand.moments[cand.valid].mul(T).round().long().tolist()}
+    assert {tuple(x) for x in mom.reshape(-1, 2).mul(T).round().long().tolist()} <= allowed
+    mom_all, _ = m.predict(b, top_k=10_000)  # capped at the number of valid cells
+    assert mom_all.shape[1] == int(cand.valid.sum())
+
+
+# ------------------------------------------------------------------ weak supervision, masking, gradients
+
+
+def test_weak_model_runs_without_labels():
+    """A weak model must never need `moment`: forward/loss/predict on a stripped batch."""
+    m = make_model()
+    assert m.supervision == "weak"
+    b = strip_labels(make_batch())
+    assert "moment" not in b
+    total, _ = m.loss(b, m(b))
+    total.backward()
+    m.predict(b, top_k=3)
+
+
+def test_padding_words_does_not_change_results():
+    """Extra padded word columns change neither the attention nor the loss."""
+    m = make_model()
+    b = strip_labels(make_batch())
+    b2 = dict(b, words=F.pad(b["words"], (0, 4)), words_mask=F.pad(b["words_mask"], (0, 4)))
+    o1, o2 = m(b), m(b2)
+    torch.testing.assert_close(o1["att_p"], o2["att_p"])
+    torch.testing.assert_close(m.loss(b, o1)[0], m.loss(b2, o2)[0])
+
+
+def test_padding_clips_does_not_change_results():
+    """Padded clips (garbage features, mask False) change no valid score, no loss, no prediction."""
+    m = make_model().eval()
+    b = strip_labels(make_batch(B=2))
+    g = torch.Generator().manual_seed(5)
+    b2 = dict(b, video=torch.cat([b["video"], 9 * torch.rand(2, 4, D, generator=g)], 1),
+              video_mask=torch.cat([b["video_mask"], torch.zeros(2, 4, dtype=torch.bool)], 1))
+    o1, o2 = m(b), m(b2)
+    assert torch.equal(o2["valid"][:, :T], o1["valid"]) and not o2["valid"][:, T:].any()
+    torch.testing.assert_close(o2["att_p"][:, :T], o1["att_p"])
+    torch.testing.assert_close(o2["att_c"][:, :T], o1["att_c"])
+    torch.testing.assert_close(m.loss(b, o1)[0], m.loss(b2, o2)[0])
+    p1, p2 = m.predict(b, 5), m.predict(b2, 5)
+    torch.testing.assert_close(p1[0], p2[0])
+    torch.testing.assert_close(p1[1], p2[1])
+
+
+def test_shorter_video_in_batch_masks_its_tail():
+    """A video with fewer real clips gets no proposal past its end; moments normalised by its length."""
+    m = make_model().eval()
+    b = strip_labels(make_batch(B=2))
+    b["video_mask"] = b["video_mask"].clone()
+    b["video_mask"][1, 6:] = False
+    out = m(b)
+    ends = torch.arange(T)[:, None] + torch.tensor(SMALL["scales"])[None]
+    assert not out["valid"][1][ends > 6].any()
+    assert out["att_p"][1][ends > 6].abs().max() == 0
+    mom, _ = m.predict(b, top_k=4)
+    assert (mom[1, :, 1] <= 1.0).all()
+    with pytest.raises(ValueError):
+        b["video_mask"][0, 2] = False  # a hole, not a prefix
+        m(b)
+
+
+def test_gradients_reach_every_parameter():
+    """Every parameter (both branches, shared Conv1d/Conv3d, encoder, decoder) gets a gradient."""
+    m = make_model()
+    b = strip_labels(make_batch())
+    total, _ = m.loss(b, m(b))
+    total.backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, missing
+
+
+def test_gradcheck_loss_wrt_video_float64():
+    """Finite differences (float64) of the whole loss (Eqs. 1-14) w.r.t. the clip features."""
+    m = make_model().double()
+    b = strip_labels(make_batch(B=2))
+    video = b["video"].double().requires_grad_(True)
+
+    def f(v):
+        bb = dict(b, video=v)
+        return m.loss(bb, m(bb))[0]
+
+    assert torch.autograd.gradcheck(f, (video,), eps=1e-6, atol=1e-5, fast_mode=True)
+
+
+def test_sampling_matrix_memory_activitynet():
+    """MARN Eq. 4 at the ActivityNet setting: W in R^{128 x 64 x 4 x 128} is 16 MiB in float32."""
+    W = sampling_matrix(128, list(range(1, 65)), 4)
+    assert W.shape == (128, 64, 4, 128)
+    assert W.element_size() * W.nelement() == 16 * 2 ** 20
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        MARNConfig(vocab_size=5, video_dim=8, num_clips=4, scales=(2, 6))
+    with pytest.raises(ValueError):
+        MARNConfig(vocab_size=5, video_dim=8, num_clips=10, proposal_pool="lstm")
+    with pytest.raises(ValueError):
+        MARNConfig(vocab_size=5, video_dim=8, num_clips=10, reduction=3)
