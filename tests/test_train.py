@@ -138,3 +138,25 @@ def test_on_epoch_end_adds_columns_to_the_history(small_bench):
                                                                         on_epoch_end=hook)
     assert calls == [1, 2]
     assert history["weight_norm"].notna().all() and history["weight_norm"].iloc[0] > 0
+
+
+def test_fit_in_two_calls_equals_one_call(small_bench, monkeypatch):
+    """A second fit() continues from the last epoch's weights, not from the restored best ones."""
+    import wsg.train as train
+
+    def run(calls):
+        scores = iter([30.0, 10.0, 20.0])  # epoch 1 is the best: fit() restores it at the end
+        monkeypatch.setattr(train, "evaluate", lambda model, loader, **kw: {"R@1,IoU=0.5": next(scores)})
+        model = Spy()
+        trainer = Trainer(model, TrainConfig(epochs=3, lr=0.05, progress=False))
+        loader, val = small_bench.loader("train"), small_bench.loader("val")
+        for epochs in calls:
+            history = trainer.fit(loader, val, epochs=epochs)
+        return trainer, model, history
+
+    one, one_model, _ = run([3])
+    two, two_model, history = run([2, 3])
+    assert history["epoch"].tolist() == [1, 2, 3] and two.best_epoch == one.best_epoch == 1
+    torch.testing.assert_close(two_model.score.weight, one_model.score.weight)
+    torch.testing.assert_close(two.last_state["score.weight"], one.last_state["score.weight"])
+    assert not torch.equal(one.last_state["score.weight"], one_model.score.weight)

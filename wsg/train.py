@@ -114,6 +114,7 @@ class Trainer:
         self.history: list[dict] = []
         self.best_score = -math.inf
         self.best_state: dict | None = None
+        self.last_state: dict | None = None  # where a later fit() call continues from
         self.epoch = 0
 
     # ----------------------------------------------------------------- checkpoints
@@ -190,6 +191,8 @@ class Trainer:
         last = self._ckpt("last.pt")
         if last is not None and last.exists():
             self.load(last)
+        elif self.last_state is not None:  # a second fit() continues from the last epoch, not the best
+            self.model.load_state_dict(self.last_state)
         for _ in tqdm(range(self.epoch, epochs), desc="training", disable=not self.config.progress,
                       initial=self.epoch, total=epochs, mininterval=1.0):
             t0 = time.perf_counter()
@@ -214,6 +217,7 @@ class Trainer:
             self.history.append(row)
             if last is not None:
                 self.save(last)
+        self.last_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history_frame()
