@@ -1,0 +1,516 @@
+"""Tests of WSRA (wsg.models.wsra): every equation against an independent computation."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from wsg.models import build, strip_labels
+from wsg.models.wsra import (
+    WSRA,
+    bag_of_words,
+    CrossModalScorer,
+    WSRAConfig,
+    cross_video_loss,
+    cross_video_pooling,
+    didemo_windows,
+    fore_background,
+    instance_vas_loss,
+    pseudo_positive_gate,
+    referring_attention,
+    referring_weights,
+    text_similarity,
+    top_last_k_mask,
+    vas_loss,
+    video_level_loss,
+    window_scores,
+)
+from wsg.proposals import didemo_moments, proportional_windows
+
+D, V = 12, 30
+
+
+def small(**kw) -> WSRA:
+    cfg = dict(vocab_size=V, video_dim=D, num_clips=8, word_dim=8, text_hidden=8, hidden=8, phi_hidden=8,
+               dropout=0.0)
+    cfg.update(kw)
+    return build("wsra", **cfg)
+
+
+def toy_batch(B: int = 6, T: int = 8, L: int = 5, seed: int = 0, pad_clips: bool = False) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(2, L + 1, (B,), generator=g)
+    words = torch.randint(4, V, (B, L), generator=g)
+    words_mask = torch.arange(L)[None] < lengths[:, None]
+    words = words * words_mask
+    clips = torch.full((B,), T)
+    if pad_clips:
+        clips = torch.randint(3, T + 1, (B,), generator=g)
+        clips[0] = T
+    video_mask = torch.arange(T)[None] < clips[:, None]
+    video = torch.rand(B, T, D, generator=g) * video_mask.unsqueeze(-1)
+    return {
+        "video": video, "video_mask": video_mask, "words": words, "words_mask": words_mask,
+        "duration": torch.rand(B, generator=g) * 20 + 20, "video_idx": torch.tensor([0, 0, 1, 2, 3, 3, 4, 5][:B]),
+        "query_idx": torch.arange(B), "video_id": [f"v{i}" for i in range(B)], "sentence": ["s"] * B,
+        "moment": torch.tensor([[0.1, 0.4]]).repeat(B, 1),
+    }
+
+
+# --------------------------------------------------------------------------- Eq. 1 and Eq. 2
+
+
+def test_referring_attention_matches_loop_and_masks():
+    """WSRA Eq. 2: softmax over the valid snippets, against a loop; padding gets weight 0."""
+    g = torch.Generator().manual_seed(1)
+    s = torch.rand(3, 7, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5]).bool()
+    for temp in (1.0, 0.25):
+        a = referring_attention(s, mask, temp)
+        for b in range(3):
+            n = int(mask[b].sum())
+            e = [math.exp(float(s[b, t]) / temp) for t in range(n)]
+            ref = [x / sum(e) for x in e] + [0.0] * (7 - n)
+            torch.testing.assert_close(a[b], torch.tensor(ref, dtype=torch.float64))
+
+
+def test_printed_attention_is_at_most_e_to_one():
+    """WSRA Eq. 2: a softmax of sigmoid scores in (0, 1) is never sharper than e : 1."""
+    phi = torch.sigmoid(torch.randn(4, 16) * 20)
+    a = referring_attention(phi, torch.ones(4, 16, dtype=torch.bool))
+    ratio = a.max(1).values / a.min(1).values
+    assert (ratio <= math.e + 1e-5).all()
+    sharp = referring_attention(phi, torch.ones(4, 16, dtype=torch.bool), temperature=0.1)
+    assert (sharp.max(1).values / sharp.min(1).values > 100).any()
+
+
+def test_fore_background_matches_loop_and_ignores_padding():
+    """WSRA Eq. 1: v_f = sum alpha v, v_b = sum (1 - alpha) v / (T - 1), T = valid snippets."""
+    g = torch.Generator().manual_seed(2)
+    v = torch.randn(2, 6, 3, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2]).bool()
+    alpha = referring_attention(torch.randn(2, 6, generator=g, dtype=torch.float64), mask)
+    v_f, v_b = fore_background(v, alpha, mask)
+    for b in range(2):
+        n = int(mask[b].sum())
+        ref_f = sum(alpha[b, t] * v[b, t] for t in range(n))
+        ref_b = sum((1 - alpha[b, t]) * v[b, t] for t in range(n)) / (n - 1)
+        torch.testing.assert_close(v_f[b], ref_f)
+        torch.testing.assert_close(v_b[b], ref_b)
+    # garbage in padded snippets changes nothing
+    v2 = v.clone()
+    v2[1, 4:] = 1e3
+    torch.testing.assert_close(fore_background(v2, alpha, mask)[1], v_b)
+
+
+# --------------------------------------------------------------------------- the scorer phi
+
+
+def test_scorer_equals_mlp_on_concatenation():
+    """WSRA Eq. 2's phi: sigmoid(FC([v; t])), computed by broadcasting, equals the concatenation form."""
+    torch.manual_seed(0)
+    phi = CrossModalScorer(5, 4, hidden=6).double()
+    v, t = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    W1 = torch.cat([phi.fc_v.weight, phi.fc_t.weight], dim=1)
+    h = torch.relu(torch.cat([v, t], -1) @ W1.T + phi.fc_v.bias)
+    ref = torch.sigmoid(h @ phi.fc_out.weight.T + phi.fc_out.bias).squeeze(-1)
+    torch.testing.assert_close(phi(v, t), ref)
+    # all (v_i, t_j) pairs at once
+    pair = phi(v[:, None], t[None, :])
+    torch.testing.assert_close(pair.diagonal(), ref)
+
+
+def test_single_fc_scorer_is_query_blind_in_ranking():
+    """WSRA Eq. 2: with a literal single FC layer, the snippet ranking cannot depend on the query."""
+    torch.manual_seed(0)
+    v, t = torch.randn(10, 5), torch.randn(4, 3)
+    lin = CrossModalScorer(5, 3, hidden=0)
+    ranks = lin(v[None], t[:, None]).argsort(-1)
+    assert (ranks == ranks[0]).all()
+    mlp = CrossModalScorer(5, 3, hidden=16)
+    ranks = mlp(v[None], t[:, None]).argsort(-1)
+    assert not (ranks == ranks[0]).all()
+
+
+# --------------------------------------------------------------------------- Eq. 3
+
+
+def test_video_level_loss_value_and_pair_weights():
+    """WSRA Eq. 3: value against the formula, and d/ds_p^i = -gamma w_i (pair weighting)."""
+    g = torch.Generator().manual_seed(3)
+    s_p = torch.rand(5, generator=g, dtype=torch.float64).requires_grad_()
+    s_n = torch.rand(5, generator=g, dtype=torch.float64)
+    m, gam = 0.2, 10.0
+    loss = video_level_loss(s_p, s_n, m, gam)
+    x = [gam * (float(s_n[i]) - float(s_p.detach()[i]) + m) for i in range(5)]
+    ref = math.log(1 + sum(math.exp(xi) for xi in x))
+    assert abs(float(loss.detach()) - ref) < 1e-12
+    loss.backward()
+    w = torch.tensor([math.exp(xi) for xi in x], dtype=torch.float64) / (1 + sum(math.exp(xi) for xi in x))
+    torch.testing.assert_close(s_p.grad, -gam * w)
+    # the most violating pair gets the largest weight
+    assert int(s_p.grad.abs().argmax()) == int(torch.tensor(x).argmax())
+
+
+def test_video_level_loss_gradcheck_and_stability():
+    """WSRA Eq. 3: finite-difference gradient check; no overflow for large scale."""
+    s = torch.rand(2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: video_level_loss(a[0], a[1], 0.3, 5.0), (s,))
+    big = video_level_loss(torch.zeros(3), torch.ones(3), 0.2, 1000.0)
+    assert torch.isfinite(big) and abs(float(big) - (1000 * 1.2 + math.log(3))) < 1e-2
+
+
+# --------------------------------------------------------------------------- Eq. 4
+
+
+def test_referring_weights_softmax_over_queries():
+    """WSRA Eq. 4: beta^j_t(i) normalises over the batch's queries i for each snippet (j, t)."""
+    g = torch.Generator().manual_seed(4)
+    phi = torch.rand(3, 4, 5, generator=g, dtype=torch.float64)  # [video j, query i, snippet t]
+    beta = referring_weights(phi)
+    for j in range(3):
+        for t in range(5):
+            e = [math.exp(float(phi[j, i, t])) for i in range(4)]
+            torch.testing.assert_close(beta[j, :, t], torch.tensor(e, dtype=torch.float64) / sum(e))
+    qm = torch.tensor([[1, 1, 0, 1]] * 3).bool()
+    beta = referring_weights(phi, qm)
+    assert float(beta[:, 2].abs().max()) < 1e-12
+    torch.testing.assert_close(beta.sum(1), torch.ones(3, 5, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------- Eq. 5 and top/last-K
+
+
+def naive_top_last(sim, vid, k_top, k_last, k_batch):
+    B = sim.shape[0]
+    out = torch.zeros(B, B, dtype=torch.bool)
+    for i in range(B):
+        cands = [j for j in range(B) if vid[j] != vid[i]]
+        cands.sort(key=lambda j: -float(sim[i, j]))
+        n = len(cands)
+        kt, kl = (k_top, k_last) if k_batch is None else (
+            int(math.floor(k_top * n / (k_batch - 1) + 0.5)), int(math.floor(k_last * n / (k_batch - 1) + 0.5)))
+        for j in cands[kt:max(n - kl, kt)]:
+            out[i, j] = True
+    return out
+
+
+def test_top_last_k_mask_against_sorting_loop():
+    """WSRA Eq. 5 indicator (Sec. 3.2.1): drop the K most and K' least similar other-video queries."""
+    g = torch.Generator().manual_seed(5)
+    B = 12
+    sim = torch.rand(B, B, generator=g)
+    vid = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4, 5, 6, 7, 7])
+    for kt, kl, kb in [(3, 2, None), (1, 1, None), (0, 0, None), (3, 2, 42), (3, 2, 12)]:
+        got = top_last_k_mask(sim, vid, kt, kl, kb)
+        assert torch.equal(got, naive_top_last(sim, vid, kt, kl, kb)), (kt, kl, kb)
+        same = vid[:, None] == vid[None, :]
+        assert not (got & same).any()  # same video (incl. itself) never a negative
+
+
+def test_top_last_k_paper_batch_and_hand_case():
+    """WSRA Eq. 5 indicator: at the paper's batch of 42 distinct videos, K=3, K'=2 keep 36 negatives."""
+    sim = torch.rand(42, 42)
+    keep = top_last_k_mask(sim, torch.arange(42), 3, 2, 42)
+    assert (keep.sum(1) == 36).all()
+    # hand case: anchor 0's similarities 0.9, 0.8, 0.5, 0.1 -> drop top-1 and last-1
+    sim = torch.tensor([[1.0, 0.9, 0.8, 0.5, 0.1]]).repeat(5, 1)
+    keep = top_last_k_mask(sim, torch.arange(5), 1, 1, None)
+    assert keep[0].tolist() == [False, False, True, True, False]
+
+
+def test_vas_loss_against_loop():
+    """WSRA Eq. 5: hinge of phi(v_f^i, t^j) over phi(v_f^i, t^i) on the kept pairs, averaged."""
+    g = torch.Generator().manual_seed(6)
+    s = torch.rand(5, 5, generator=g, dtype=torch.float64)
+    neg = torch.rand(5, 5, generator=g) > 0.4
+    neg.fill_diagonal_(False)
+    total, count = 0.0, 0
+    for i in range(5):
+        for j in range(5):
+            if neg[i, j]:
+                total += max(0.0, 0.3 + float(s[i, j]) - float(s[i, i]))
+                count += 1
+    assert abs(float(vas_loss(s, neg, 0.3)) - total / count) < 1e-12
+    assert float(vas_loss(s, torch.zeros(5, 5, dtype=torch.bool), 0.3)) == 0.0
+
+
+# --------------------------------------------------------------------------- Eq. 6
+
+
+def test_instance_vas_loss_against_loop():
+    """WSRA Eq. 6: sum over snippets of max(0, m + w_- phi_- - w_+ phi_+), over kept (i, j) pairs."""
+    g = torch.Generator().manual_seed(7)
+    B, T = 4, 5
+    s = torch.rand(B, B, T, generator=g, dtype=torch.float64)
+    w = torch.rand(B, B, T, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1] * 5, [1] * 3 + [0] * 2, [1] * 5, [1] * 4 + [0]]).bool()
+    neg = torch.tensor([[0, 1, 1, 0], [1, 0, 0, 1], [1, 1, 0, 1], [0, 0, 1, 0]]).bool()
+    total, count = 0.0, 0
+    for i in range(B):
+        for j in range(B):
+            if not neg[i, j]:
+                continue
+            count += 1
+            for t in range(int(mask[i].sum())):
+                total += max(0.0, 0.1 + float(w[i, j, t] * s[i, j, t]) - float(w[i, i, t] * s[i, i, t]))
+    assert abs(float(instance_vas_loss(w, s, neg, mask, 0.1)) - total / count) < 1e-12
+    wr = w.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: instance_vas_loss(a, s, neg, mask, 0.1), (wr,))
+
+
+# --------------------------------------------------------------------------- Eqs. 7-10
+
+
+def test_cross_video_pooling_against_loop():
+    """WSRA Eqs. 7-8: gamma = softmax_m cos(u_m, v_f); u_f = sum gamma u; u_b by complement weights."""
+    g = torch.Generator().manual_seed(8)
+    u = torch.randn(3, 6, 4, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 6]).bool()
+    v_f = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    u_f, u_b, gamma = cross_video_pooling(u, mask, v_f)
+    for i in range(2):
+        for k in range(3):
+            n = int(mask[k].sum())
+            c = [float(torch.nn.functional.cosine_similarity(u[k, m], v_f[i], dim=0)) for m in range(n)]
+            e = [math.exp(x) for x in c]
+            gam = [x / sum(e) for x in e]
+            torch.testing.assert_close(u_f[i, k], sum(gam[m] * u[k, m] for m in range(n)))
+            torch.testing.assert_close(u_b[i, k], sum((1 - gam[m]) * u[k, m] for m in range(n)) / (n - 1))
+            assert float(gamma[i, k, n:].abs().sum()) == 0.0
+
+
+def test_pseudo_positive_gate_hand_case():
+    """WSRA Eq. 10: lambda = 1 iff the queries' cosine exceeds tau, and the videos differ."""
+    sim = torch.tensor([[1.0, 0.95, 0.9, 0.99], [0.95, 1.0, 0.2, 0.91],
+                        [0.9, 0.2, 1.0, 0.3], [0.99, 0.91, 0.3, 1.0]])
+    vid = torch.tensor([0, 1, 2, 0])
+    gate = pseudo_positive_gate(sim, vid, 0.9)
+    expected = torch.tensor([[0, 1, 0, 0], [1, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0]], dtype=gate.dtype)
+    torch.testing.assert_close(gate, expected)
+
+
+def test_cross_video_loss_value():
+    """WSRA Eq. 9: value of the intended hinge against the formula, averaged over gated pairs."""
+    g = torch.Generator().manual_seed(9)
+    u_f, u_b = torch.randn(2, 3, 4, generator=g, dtype=torch.float64), torch.randn(2, 3, 4, generator=g,
+                                                                                    dtype=torch.float64)
+    v_f = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    gate = torch.tensor([[0, 1, 1], [1, 0, 0]], dtype=torch.float64)
+    cos = torch.nn.functional.cosine_similarity
+    vals = [max(0.0, 0.5 + float(cos(u_b[i, k], v_f[i], dim=0)) - float(cos(u_f[i, k], v_f[i], dim=0)))
+            for i, k in [(0, 1), (0, 2), (1, 0)]]
+    assert abs(float(cross_video_loss(u_f, u_b, v_f, gate, 0.5)) - sum(vals) / 3) < 1e-12
+    assert float(cross_video_loss(u_f, u_b, v_f, torch.zeros(2, 3, dtype=torch.float64), 0.5)) == 0.0
+
+
+@pytest.mark.parametrize("direction, sign", [("intended", 1.0), ("printed", -1.0)])
+def test_cross_video_loss_direction(direction, sign):
+    """WSRA Eq. 9: a gradient step on the intended form pulls u_f towards v_f; the printed form pushes it away."""
+    g = torch.Generator().manual_seed(10)
+    v_f = torch.randn(1, 6, generator=g, dtype=torch.float64)
+    u_f = torch.randn(1, 1, 6, generator=g, dtype=torch.float64).requires_grad_()
+    u_b = torch.randn(1, 1, 6, generator=g, dtype=torch.float64)
+    gate = torch.ones(1, 1, dtype=torch.float64)
+    loss = cross_video_loss(u_f, u_b, v_f, gate, margin=2.0, direction=direction)  # margin 2: hinge active
+    (grad,) = torch.autograd.grad(loss, u_f)
+    cos = lambda a: float(torch.nn.functional.cosine_similarity(a.reshape(-1), v_f.reshape(-1), dim=0))
+    before = cos(u_f.detach())
+    after = cos(u_f.detach() - 1e-2 * grad)
+    assert sign * (after - before) > 0
+    # the directional derivative of cos(u_f, v_f) along -grad has the same sign
+    u = u_f.detach().clone().requires_grad_()
+    c = torch.nn.functional.cosine_similarity(u.reshape(-1), v_f.reshape(-1), dim=0)
+    (dc,) = torch.autograd.grad(c, u)
+    assert sign * float((dc * -grad).sum()) > 0
+
+
+# --------------------------------------------------------------------------- inference helpers
+
+
+def test_window_scores_against_numeric_integration():
+    """Inference: attention mass inside a window by prefix sums equals a fine numeric integral."""
+    g = torch.Generator().manual_seed(11)
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3]).bool()
+    alpha = referring_attention(torch.randn(2, 8, generator=g, dtype=torch.float64), mask)
+    wins = torch.tensor([[0.0, 0.3], [0.13, 0.57], [0.5, 1.0], [0.9, 1.0]], dtype=torch.float64)
+    got_in = window_scores(alpha, mask, wins, "inside")
+    got_c = window_scores(alpha, mask, wins, "contrast")
+    grid = (torch.arange(200000, dtype=torch.float64) + 0.5) / 200000
+    for b in range(2):
+        n = int(mask[b].sum())
+        dens = alpha[b, (grid * n).long().clamp(max=n - 1)] * n
+        for k, (s, e) in enumerate(wins.tolist()):
+            inside = ((grid >= s) & (grid < e)).double()
+            mass = float((dens * inside).mean())
+            assert abs(float(got_in[b, k]) - mass / (e - s)) < 1e-3
+            assert abs(float(got_c[b, k]) - (mass / (e - s) - (1 - mass) / (1 - (e - s)))) < 1e-3
+
+
+def test_didemo_windows_match_proposals():
+    """Inference: the 21 DiDeMo candidates per video equal wsg.proposals.didemo_moments."""
+    dur = torch.tensor([30.0, 27.5, 22.0, 40.0], dtype=torch.float64)
+    got = didemo_windows(dur)
+    for b, d in enumerate(dur.tolist()):
+        torch.testing.assert_close(got[b].float(), didemo_moments(d, num_segments=6))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def test_model_loss_is_weighted_sum_eq11():
+    """WSRA Eq. 11: total = w_bg L_bg + w_crov L_crov + w_vas L_vas + w_ins L_ins-vas."""
+    torch.manual_seed(0)
+    model = small(tau=-1.0, top_k=0, last_k=0, k_batch=None, w_bg=0.3, w_crov=0.7, w_vas=0.2, w_ins=1.5)
+    batch = strip_labels(toy_batch())
+    total, parts = model.loss(batch, model(batch))
+    assert set(parts) == {"bg", "vas", "ins_vas", "crov"} and all(v > 0 for v in parts.values())
+    ref = 0.3 * parts["bg"] + 0.7 * parts["crov"] + 0.2 * parts["vas"] + 1.5 * parts["ins_vas"]
+    assert abs(float(total.detach()) - ref) < 1e-5
+    model.config.w_crov = 0.0
+    total2, parts2 = model.loss(batch, model(batch))
+    assert parts2["crov"] == 0.0 and abs(float(total2.detach()) - (ref - 0.7 * parts["crov"])) < 1e-5
+
+
+def test_model_terms_match_functions():
+    """WSRA Eqs. 1-6: the model's terms equal the functions applied to its own tensors."""
+    torch.manual_seed(0)
+    model = small(top_k=1, last_k=1, k_batch=None, tau=2.0).eval()
+    batch = strip_labels(toy_batch())
+    with torch.no_grad():
+        out = model(batch)
+    c = model.config
+    t, v, mask = out["t"], out["v"], out["mask"]
+    vid = batch["video_idx"]
+    # Eq. 2 per video with its own query, and cross-pairings agree with the diagonal
+    for i in range(len(vid)):
+        a = referring_attention(model.phi(v[i], t[i].expand(v.shape[1], -1)), mask[i], c.temperature)
+        torch.testing.assert_close(out["alpha"][i], a)
+    neg = top_last_k_mask(model.similarity(batch, out), vid, 1, 1, None)
+    with torch.no_grad():
+        _, parts = model.loss(batch, out)
+        s = torch.stack([torch.stack([model.phi(out["v_f"][i], t[j]) for j in range(len(vid))])
+                         for i in range(len(vid))])
+        bg = video_level_loss(model.phi(out["v_f"], t), model.phi(out["v_b"], t), c.margin, c.scale)
+    assert abs(parts["vas"] - float(vas_loss(s, neg, c.margin))) < 1e-6
+    assert abs(parts["bg"] - float(bg)) < 1e-6
+    assert parts["crov"] == 0.0  # tau = 2: no pseudo-positive
+
+
+def test_gradients_reach_every_parameter():
+    """WSRA Eq. 11: with all four losses on, every trainable parameter gets a non-zero gradient."""
+    torch.manual_seed(0)
+    model = small(tau=-1.0, context_kernel=3, top_k=0, last_k=0, k_batch=None, attention="logit")
+    batch = strip_labels(toy_batch())
+    total, _ = model.loss(batch, model(batch))
+    total.backward()
+    for name, p in model.named_parameters():
+        if name == "text.embed.weight":
+            used = torch.unique(batch["words"][batch["words_mask"]])
+            assert p.grad[used].abs().sum(1).gt(0).all(), name
+        else:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_padding_clips_and_words_change_nothing():
+    """WSRA Eqs. 1-2, 11: padded snippets and padded words never change attention, loss or ranking."""
+    torch.manual_seed(0)
+    model = small(tau=-1.0, top_k=0, last_k=0, k_batch=None).eval()
+    batch = strip_labels(toy_batch(pad_clips=True))
+    out = model(batch)
+    total, _ = model.loss(batch, out)
+    moments, scores = model.predict(batch, top_k=7)
+    noisy = dict(batch)
+    noisy["video"] = batch["video"] + 50.0 * (~batch["video_mask"]).unsqueeze(-1)
+    extra = torch.randint(4, V, (batch["words"].shape[0], 3))
+    noisy["words"] = torch.cat([batch["words"], extra], 1)
+    noisy["words_mask"] = torch.cat([batch["words_mask"], torch.zeros_like(extra, dtype=torch.bool)], 1)
+    out2 = model(noisy)
+    torch.testing.assert_close(out2["alpha"], out["alpha"])
+    torch.testing.assert_close(model.loss(noisy, out2)[0], total)
+    m2, s2 = model.predict(noisy, top_k=7)
+    torch.testing.assert_close(m2, moments)
+    torch.testing.assert_close(s2, scores)
+    assert float(out["alpha"].detach()[~batch["video_mask"]].abs().sum()) == 0.0
+
+
+class NoLabels(dict):
+    """A batch that fails loudly if anyone asks for a label."""
+
+    def __getitem__(self, key):
+        if key in ("moment", "times"):
+            raise AssertionError(f"weak model read label {key!r}")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key in ("moment", "times"):
+            raise AssertionError(f"weak model read label {key!r}")
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("candidates", ["proportional", "didemo"])
+def test_weak_batch_and_predict_contract(candidates):
+    """WSRA Eq. 11 and inference: works without labels; predict shape, range and order."""
+    torch.manual_seed(0)
+    model = small(candidates=candidates)
+    assert model.supervision == "weak"
+    batch = NoLabels(strip_labels(toy_batch()))
+    total, parts = model.loss(batch, model(batch))
+    assert torch.isfinite(total)
+    model.eval()
+    moments, scores = model.predict(batch, top_k=10)
+    K = 10 if candidates == "proportional" else 10
+    assert moments.shape == (6, K, 2) and scores.shape == (6, K)
+    assert (moments >= 0).all() and (moments <= 1).all() and (moments[..., 0] <= moments[..., 1]).all()
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
+    all_m, _ = model.predict(batch, top_k=1000)
+    n = len(proportional_windows()) if candidates == "proportional" else 21
+    assert all_m.shape[1] == n
+
+
+def test_config_validation_and_build():
+    """WSRA config: unknown choices are refused; build() gives the paper's loss weights by default."""
+    with pytest.raises(ValueError):
+        WSRAConfig(vocab_size=5, video_dim=4, num_clips=8, attention="cosine")
+    with pytest.raises(ValueError):
+        WSRAConfig(vocab_size=5, video_dim=4, num_clips=8, crov_direction="sideways")
+    m = small()
+    c = m.config
+    assert (c.w_bg, c.w_crov, c.w_vas, c.w_ins, c.tau, c.top_k, c.last_k) == (0.1, 0.1, 0.1, 1.0, 0.9, 3, 2)
+    assert isinstance(m, WSRA) and m.video.norm is not None
+    assert small(norm=False).video.norm is None
+
+
+def test_text_similarity_sources():
+    """WSRA Eqs. 5, 10: the similarity is the cosine of bag-of-words counts, or of detached sentence vectors."""
+    torch.manual_seed(0)
+    batch = strip_labels(toy_batch())
+    model = small()
+    out = model(batch)
+    sim = model.similarity(batch, out)
+    counts = torch.zeros(6, V)
+    for i in range(6):
+        for w in batch["words"][i][batch["words_mask"][i]].tolist():
+            counts[i, w] += 1
+    torch.testing.assert_close(bag_of_words(batch["words"], batch["words_mask"], V), counts)
+    ref = torch.tensor([[float(torch.dot(counts[i], counts[j]) / counts[i].norm() / counts[j].norm())
+                         for j in range(6)] for i in range(6)])
+    torch.testing.assert_close(sim, ref)
+    model.config.text_similarity = "sentence"
+    sim = model.similarity(batch, out)
+    assert not sim.requires_grad
+    torch.testing.assert_close(sim, text_similarity(out["t"]).detach())
+
+
+def test_rank_didemo_is_a_permutation_matching_predict():
+    """Inference on DiDeMo: rank_didemo permutes the 21 candidates in predict's order."""
+    torch.manual_seed(0)
+    model = small(candidates="didemo").eval()
+    batch = strip_labels(toy_batch())
+    ranking = model.rank_didemo(batch)
+    assert ranking.shape == (6, 21)
+    assert torch.equal(ranking.sort(1).values, torch.arange(21).expand(6, 21))
+    moments, _ = model.predict(batch, top_k=21)
+    cands = didemo_windows(batch["duration"].double()).float()
+    torch.testing.assert_close(moments, cands.gather(1, ranking.unsqueeze(-1).expand(6, 21, 2)))
