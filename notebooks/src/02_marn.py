@@ -7,23 +7,10 @@ can be reviewed and diffed as plain Python. Regenerate it with::
 """
 from __future__ import annotations
 
-from pathlib import Path
+from nbbuild import Chapter
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-OUT = Path(__file__).resolve().parents[1] / "02_marn.ipynb"
-
-CELLS: list[tuple[str, str, list[str]]] = []
-
-
-def md(text: str) -> None:
-    CELLS.append(("markdown", text.strip("\n"), []))
-
-
-def code(text: str, tags: list[str] | None = None) -> None:
-    CELLS.append(("code", text.strip("\n"), tags or []))
-
+chapter = Chapter("02_marn.ipynb", "ch2")
+md, code = chapter.md, chapter.code
 
 # ============================================================================ set-up
 
@@ -1061,23 +1048,5 @@ CTF {cite}`ctf2020` and wMAN {cite}`wman2019`; the evaluation protocol of 2D-TAN
 ''')
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-        "colab": {"provenance": []},
-    }
-    for i, (kind, source, tags) in enumerate(CELLS):
-        cell = new_markdown_cell(source) if kind == "markdown" else new_code_cell(source)
-        cell.id = f"ch2-{i:02d}"
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
-
-
 if __name__ == "__main__":
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT} ({len(CELLS)} cells)")
+    chapter.write()

@@ -7,23 +7,10 @@ chapter can be reviewed and diffed as plain Python. Regenerate it with::
 """
 from __future__ import annotations
 
-from pathlib import Path
+from nbbuild import Chapter
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-OUT = Path(__file__).resolve().parents[1] / "04_vlanet.ipynb"
-
-CELLS: list[tuple[str, str, list[str]]] = []
-
-
-def md(text: str) -> None:
-    CELLS.append(("markdown", text.strip("\n"), []))
-
-
-def code(text: str, tags: list[str] | None = None) -> None:
-    CELLS.append(("code", text.strip("\n"), tags or []))
-
+chapter = Chapter("04_vlanet.ipynb", "ch4")
+md, code = chapter.md, chapter.code
 
 # ============================================================================ set-up
 
@@ -946,23 +933,5 @@ and C3D {cite}`c3d2015`; the datasets Charades {cite}`charades2016` with Charade
 ''')
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-        "colab": {"provenance": []},
-    }
-    for i, (kind, source, tags) in enumerate(CELLS):
-        cell = new_markdown_cell(source) if kind == "markdown" else new_code_cell(source)
-        cell.id = f"ch4-{i:02d}"
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
-
-
 if __name__ == "__main__":
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT} ({len(CELLS)} cells)")
+    chapter.write()
