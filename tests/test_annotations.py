@@ -154,6 +154,23 @@ def test_charades_has_no_val_split(tmp_path):
         read_annotations("charades-sta", tmp_path, "val")
 
 
+def test_activitynet_release_split_names(tmp_path):
+    for name, vid in [("val_1.json", "v_1"), ("val_2.json", "v_2"), ("val.json", "v_x"), ("test.json", "v_y")]:
+        write_json(tmp_path / name, {vid: {"duration": 5, "timestamps": [[1, 2]], "sentences": ["a dog"]}})
+    with no_warnings():
+        assert read_annotations("activitynet", tmp_path, "val_1")["video_id"].tolist() == ["v_1"]
+        assert read_annotations("activitynet", tmp_path, "VAL_2")["video_id"].tolist() == ["v_2"]
+        assert read_annotations("activitynet", tmp_path, "val")["video_id"].tolist() == ["v_1"]   # official first
+        assert read_annotations("activitynet", tmp_path, "test")["video_id"].tolist() == ["v_2"]
+    assert read_annotations("activitynet", tmp_path, "val_1").attrs["split"] == "val_1"
+    (tmp_path / "val_2.json").unlink()
+    assert read_annotations("activitynet", tmp_path, "test")["video_id"].tolist() == ["v_y"]  # 2D-TAN name
+    with pytest.raises(FileNotFoundError, match="val_2.json"):                              # no fallback
+        read_annotations("activitynet", tmp_path, "val_2")
+    with pytest.raises(ValueError, match="unknown split 'val_1' for tacos.*ActivityNet"):
+        read_annotations("tacos", tmp_path, "val_1")
+
+
 def test_bad_split_and_policy_names(tmp_path):
     with pytest.raises(ValueError, match="unknown split"):
         read_annotations("tacos", tmp_path, "dev")
@@ -187,6 +204,7 @@ GOOD = "AAA1 0.0 6.9##person opens a door.\n"
     ("AAA1 0.0 nan##not finite", "end is not finite"),
     ("AAA1 0.0 5.0 no separator", "missing '##'"),
     ("AAA1 0.0 5.0##   ", "empty"),
+    ("AAA1 0.0 5.0## ... !", "no word token"),
     ("ZZZ9 0.0 5.0##unknown video", "'ZZZ9' not found in the Charades csv (Charades_v1_train.csv)"),
 ])
 def test_charades_bad_lines(tmp_path, bad_line, message):
@@ -216,6 +234,7 @@ def anet(**v_b):
     ({"duration": -3}, "train.json['v_b']", "non-positive duration"),
     ({"timestamps": [[1, 2], [3, 4]]}, "train.json['v_b']", "'timestamps' has 2 entries but 'sentences' has 1"),
     ({"sentences": [" "]}, "train.json['v_b'][0]", "empty"),
+    ({"sentences": ["?!"]}, "train.json['v_b'][0]", "no word token"),
     ({"timestamps": [["a", 2]]}, "train.json['v_b'][0]", "start is not a number"),
     ({"timestamps": [[1, 2, 3]]}, "train.json['v_b'][0]", "[start, end] pair"),
 ])
@@ -243,6 +262,7 @@ def test_activitynet_missing_key_and_bad_json(tmp_path):
 @pytest.mark.parametrize("entry, message", [
     ({"fps": 0}, "non-positive fps"),
     ({"num_frames": "many"}, "num_frames is not a number"),
+    ({"sentences": ["."]}, "no word token"),
 ])
 def test_tacos_bad_records(tmp_path, entry, message):
     good = {"num_frames": 300, "fps": 30.0, "timestamps": [[0, 30]], "sentences": ["ok"]}
@@ -258,6 +278,7 @@ def test_tacos_bad_records(tmp_path, entry, message):
     ({"times": [[0, 6]]}, "bad chunk pair [0, 6]"),
     ({"num_segments": 0}, "num_segments must be an integer in 1..6"),
     ({"description": ""}, "empty"),
+    ({"description": " -- . "}, "no word token"),
 ])
 def test_didemo_bad_records(tmp_path, change, message):
     write_json(tmp_path / "train_data.json", [didemo_record(0, [[0, 0]]), {**didemo_record(1, [[0, 0]]), **change}])
@@ -300,12 +321,38 @@ def test_policy_clip_then_drop_invalid(tmp_path):
     assert df.attrs["repaired_records"]["dropped_invalid"] == [rec(3), rec(4)]  # [100, 110] -> [100, 100]
 
 
+def test_policy_defaults_clip_and_drop_invalid_naming_file_and_records(tmp_path):
+    # The official releases must load as released: start >= end is dropped by default
+    # (2D-TAN's choice), counted, and every dropped record is named with its file.
+    with pytest.warns(AnnotationRepairWarning) as w:
+        df = read_policy(tmp_path)                         # defaults: clip, drop
+    msg = str(w[0].message)
+    assert "dropped_invalid=2" in msg and rec(3) in msg and rec(4) in msg
+    assert str(tmp_path / "train.json") in msg
+    assert df.attrs["invalid"] == "drop" and df.attrs["repairs"]["dropped_invalid"] == 2
+    assert df.attrs["repaired_records"]["dropped_invalid"] == [rec(3), rec(4)]
+    assert df["record"].tolist() == [rec(0), rec(1), rec(2)]
+
+
 def test_policy_invalid_raise_names_records(tmp_path):
     with pytest.raises(ValueError) as err:
-        read_policy(tmp_path)                              # defaults: clip, raise
+        read_policy(tmp_path, invalid="raise")
     msg = str(err.value)
     assert "2 moment(s) with start >= end after clipping" in msg
     assert rec(3) in msg and rec(4) in msg and "invalid='drop'" in msg
+
+
+def test_warning_names_every_dropped_record_up_to_a_limit(tmp_path):
+    n = 25
+    ann = {"v_a": {"duration": 10.0, "timestamps": [[1, 2]] + [[5, 5]] * n,
+                   "sentences": ["ok"] + [f"empty {i}" for i in range(n)]}}
+    write_json(tmp_path / "train.json", ann)
+    with pytest.warns(AnnotationRepairWarning) as w:
+        df = read_annotations("activitynet", tmp_path, "train")
+    msg = str(w[0].message)
+    assert len(df) == 1 and df.attrs["repairs"] == {"dropped_invalid": n}
+    assert all(rec(i) in msg for i in range(1, 21)) and rec(21) not in msg and "and 5 more" in msg
+    assert len(df.attrs["repaired_records"]["dropped_invalid"]) == n   # all of them, nothing lost
 
 
 def test_policy_clip_keep_invalid(tmp_path):

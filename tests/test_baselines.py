@@ -66,7 +66,7 @@ def test_blind_baselines_table_on_a_benchmark(small_bench):
     from wsg.proposals import all_spans
 
     table = blind_baselines(small_bench, "test", protocol="plain")
-    assert list(table.index) == ["random", "prior"]
+    assert list(table.index) == ["random", "prior", "events"]
     spans, valid = all_spans(small_bench.num_clips)
     gt = small_bench.dataset("test").moments
     expected = recall_at(MomentPrior().fit(small_bench.train_moments(), spans[valid]).rank(len(gt)), gt)

@@ -477,6 +477,18 @@ def test_predict_shape_range_and_order():
     torch.testing.assert_close(moments[:, 0], m.regressed(out)[torch.arange(3), best])
 
 
+def test_candidates_are_the_unshifted_windows_predict_ranks():
+    """With zero offsets, predict's moments are exactly rows of candidates()."""
+    m = model()
+    b = strip_labels(make_batch())
+    cands = m.candidates()
+    assert cands.shape == (m.num_candidates, 2) and torch.all(cands[:, 1] > cands[:, 0])
+    torch.testing.assert_close(cands * T, m.windows.float())
+    out = m(b)
+    zero = {**out, "offsets": torch.zeros_like(out["offsets"])}
+    torch.testing.assert_close(m.regressed(zero)[0], cands)
+
+
 def test_regression_clamps_and_falls_back():
     """Inference: shifted windows are clamped to [0, 1]; a reversed window falls back to the candidate."""
     m = model()

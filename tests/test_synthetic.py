@@ -43,35 +43,27 @@ def test_every_video_has_2_to_4_events_sharing_a_verb_or_object(small_bench):
         assert np.all(spans[1:, 0] >= spans[:-1, 1])  # no overlap
 
 
-def _query_blind_accuracy(bench, split, scorer):
-    """Top-1 event accuracy of a scorer that sees the video and the candidate events, never the query."""
-    ev = load_events(bench)
-    ev = ev[ev["split"] == split]
-    hits = total = 0
-    durations = dict(zip(bench.splits[split]["video_id"], bench.splits[split]["duration"]))
-    for vid, g in ev.groupby("video_id"):
-        feats = bench.features[vid]
-        spans = g[["start", "end"]].to_numpy()
-        scores = [scorer(feats, s, e, durations[vid]) for s, e in spans]
-        chosen = int(np.argmax(scores))
-        for j in range(len(g)):  # every query of this video gets the same (query-blind) choice
-            hits += int(chosen == j)
-            total += 1
-    return hits / total, ev.groupby("video_id").size()
+def test_a_learned_blind_detector_stays_at_chance_among_events(small_bench):
+    """FIAN trained with full temporal supervision but no words (every sentence one token).
 
+    It learns where events are (its top-1 lands inside some event far more often than a
+    random span does), yet at R@1,IoU=0.5 it cannot beat chance among events: a video's
+    events look alike, each is asked for by exactly one query, and nothing it sees at
+    prediction time (features, batch keys, batch position) says which one is queried. A
+    generator that gave the target away (e.g. by statistics of the described event, or
+    queries in time order reaching the model) would let this supervised learner beat it.
+    Tolerance: 5 points (about one standard error of R@1 on these 60 queries)."""
+    from wsg.baselines import blind_baselines
+    from wsg.controls import query_blind
+    from wsg.experiments import per_seed, run
 
-@pytest.mark.parametrize("name,scorer", [
-    ("energy", lambda f, s, e, d: f[int(s / d * len(f)):max(int(e / d * len(f)), int(s / d * len(f)) + 1)].sum()),
-    ("length", lambda f, s, e, d: e - s),
-    ("earliest", lambda f, s, e, d: -s),
-])
-def test_query_blind_scorer_cannot_beat_chance_among_events(small_bench, name, scorer):
-    """Each event is the target of exactly one query, so a query-blind choice is right exactly
-    once per video: accuracy = (#videos) / (#queries), the chance level, whatever the scorer."""
-    acc, per_video = _query_blind_accuracy(small_bench, "test", scorer)
-    chance = len(per_video) / per_video.sum()
-    assert acc == pytest.approx(chance)
-    assert chance < 0.5
+    blind = query_blind(small_bench)
+    row = per_seed(run("fian", blind, seeds=[0], epochs=6, controls=False)).iloc[0]
+    events = blind_baselines(small_bench, "test").loc["events"]
+    assert row["R@1,IoU=0.5"] <= events["R@1,IoU=0.5"] + 5.0, (row["R@1,IoU=0.5"], events["R@1,IoU=0.5"])
+    # ... while it has learned something: its top 5 finds an event far above a random ranking
+    random = blind_baselines(small_bench, "test").loc["random"]
+    assert row["R@5,IoU=0.5"] > random["R@5,IoU=0.5"] + 10, (row["R@5,IoU=0.5"], random["R@5,IoU=0.5"])
 
 
 def test_presets_moment_fraction_and_position_bias(tmp_path):

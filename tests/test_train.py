@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from wsg.data import load_synthetic
 from wsg.models import LABEL_KEYS, GroundingModel, strip_labels
 from wsg.proposals import all_spans
 from wsg.train import Trainer, TrainConfig, evaluate, predict_all, training_view
@@ -46,6 +47,9 @@ class Spy(GroundingModel):
         scores = c[:, s[:, 1]] - c[:, s[:, 0]]
         top = scores.topk(top_k, dim=1)
         return self.spans[top.indices], top.values
+
+    def candidates(self):
+        return self.spans
 
 
 def test_weak_models_never_see_temporal_labels(small_bench):
@@ -96,6 +100,69 @@ def test_best_epoch_is_selected_on_validation_and_restored(small_bench, monkeypa
     assert not torch.equal(snapshots[1], snapshots[2])
 
 
+class Noisy(Spy):
+    """Spy with dropout: training draws from the global random stream, as real models do."""
+
+    def __init__(self):
+        super().__init__("weak")
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, batch):
+        return {"clip": self.score(self.drop(batch["video"])).squeeze(-1)}
+
+    def loss(self, batch, out):
+        loss = (out["clip"] - 1.0).pow(2).mean()
+        return loss, {"term": loss.item()}
+
+
+def _noisy_run(bench, tmp_path, plan, **config):
+    """Train Noisy for the epochs in ``plan`` (one Trainer per entry, resuming from tmp_path)."""
+    from wsg.train import set_seed
+
+    for epochs in plan:
+        set_seed(0)
+        model = Noisy()
+        trainer = Trainer(model, TrainConfig(epochs=epochs, lr=0.05, progress=False,
+                                             checkpoint_dir=str(tmp_path), **config))
+        trainer.fit(bench.loader("train", batch_size=8), bench.loader("val"))
+    return trainer, model
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(small_bench, tmp_path):
+    """Two epochs straight vs one epoch + a new Trainer resuming: same weights, same history.
+
+    Fails if the loader reshuffles from its seed on resume, if a random state is lost, or
+    if Trainer.load skips the model or optimizer state (the second epoch would start
+    elsewhere)."""
+    straight, m1 = _noisy_run(small_bench, tmp_path / "a", [3])
+    resumed, m2 = _noisy_run(small_bench, tmp_path / "b", [1, 2, 3])
+    for a, b in zip(straight.last_state.values(), resumed.last_state.values()):
+        assert torch.equal(a, b)
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    h1, h2 = straight.history_frame().drop(columns="train_seconds"), resumed.history_frame().drop(
+        columns="train_seconds")
+    pd.testing.assert_frame_equal(h1, h2)
+
+
+def test_resume_with_changed_settings_names_the_fields(small_bench, tmp_path):
+    _noisy_run(small_bench, tmp_path, [1])
+    with pytest.raises(ValueError, match=r"lr: checkpoint 0.05 vs now 0.01"):
+        from wsg.train import set_seed
+        set_seed(0)
+        Trainer(Noisy(), TrainConfig(epochs=2, lr=0.01, progress=False, checkpoint_dir=str(tmp_path))).fit(
+            small_bench.loader("train", batch_size=8))
+    # allowed explicitly; more epochs are always allowed
+    Trainer(Noisy(), TrainConfig(epochs=2, lr=0.01, progress=False, checkpoint_dir=str(tmp_path),
+                                 allow_config_change=True)).fit(small_bench.loader("train", batch_size=8))
+
+
+def test_best_checkpoint_holds_its_own_history_row(small_bench, tmp_path):
+    trainer, _ = _noisy_run(small_bench, tmp_path, [2])
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert best["history"][-1]["epoch"] == best["epoch"] and best["history"][-1]["best"]
+
+
 def test_checkpoints_are_written_and_training_resumes(small_bench, tmp_path):
     cfg = TrainConfig(epochs=2, progress=False, checkpoint_dir=str(tmp_path))
     m1 = Spy("weak")
@@ -114,8 +181,86 @@ def test_nan_loss_is_a_clear_error(small_bench):
         def loss(self, batch, out):
             return out["clip"].mean() * math.nan, {}
 
-    with pytest.raises(FloatingPointError, match="non-finite loss.*epoch 1, step 0"):
+    with pytest.raises(FloatingPointError, match="non-finite loss at epoch 1, step 0"):
         Trainer(Broken(), TrainConfig(epochs=1, progress=False)).fit(small_bench.loader("train"))
+
+
+class Cheat(Spy):
+    """Reads no video and no words: only what else ``predict`` gets and batch positions.
+
+    It answers the k-th of a video's n queries (by ``query_idx`` when it gets one, else
+    by position in the batch) with the k-th n-th of the video: perfect when a video's
+    queries arrive in time order."""
+
+    def predict(self, batch, top_k=10):
+        self.seen.append(set(batch))
+        vid = batch["video_idx"]
+        order = batch.get("query_idx", torch.arange(len(vid)))
+        same = vid[:, None] == vid[None, :]
+        k = (same & (order[None, :] < order[:, None])).sum(1).float()  # earlier queries of the video
+        n = same.sum(1).float()
+        moment = torch.stack([k / n, (k + 1) / n], -1)[:, None]
+        return moment.expand(-1, top_k, -1), torch.ones(len(vid), top_k)
+
+
+@pytest.fixture(scope="module")
+def test_sized_bench(tmp_path_factory):
+    """The tiny Charades-like preset (150 test videos, ~450 queries)."""
+    return load_synthetic("charades", "tiny", cache_dir=tmp_path_factory.mktemp("wsgdata"))
+
+
+def _time_ordered(bench):
+    table = bench.splits["test"].sort_values(["video_id", "start"]).reset_index(drop=True)
+    return bench.with_split("test", table)
+
+
+def test_a_cheating_model_stays_at_chance_among_events(test_sized_bench):
+    """Nothing predict receives encodes where a query's moment is (issue: 67.3 before the fix)."""
+    from wsg.baselines import blind_baselines
+
+    for bench in (test_sized_bench, _time_ordered(test_sized_bench)):
+        events = blind_baselines(bench, "test").loc["events", "R@1,IoU=0.5"]
+        cheat = Cheat()
+        score = evaluate(cheat, bench.loader("test", batch_size=32))["R@1,IoU=0.5"]
+        assert score <= events + 3.0, (bench.name, score, events)
+        assert all("query_idx" not in keys for keys in cheat.seen)
+
+
+def test_the_cheat_would_win_on_a_time_ordered_table_fed_in_order(test_sized_bench):
+    """The cheat is a real threat: fed a time-ordered table in order, with query_idx, it wins."""
+    from wsg.baselines import blind_baselines
+    from wsg.metrics import recall_at
+
+    bench = _time_ordered(test_sized_bench)
+    cheat = Cheat()
+    moments, gts = [], []
+    for batch in bench.loader("test", batch_size=32):  # what the evaluator used to do
+        m, _ = cheat.predict(batch, top_k=5)
+        moments.append(m)
+        gts.append(batch["moment"])
+    score = recall_at(torch.cat(moments), torch.cat(gts), protocol="2d-tan")["R@1,IoU=0.5"]
+    events = blind_baselines(bench, "test").loc["events", "R@1,IoU=0.5"]
+    assert score > events + 20, (score, events)
+
+
+def test_evaluation_order_is_random_but_results_come_back_in_table_order(small_bench):
+    seen = []
+
+    class Recorder(Spy):
+        def predict(self, batch, top_k=10):
+            seen.extend(batch["sentence"])
+            return super().predict(batch, top_k)
+
+    model = Recorder()
+    pred = predict_all(model, small_bench.loader("test", batch_size=7), top_k=5)
+    table = list(small_bench.splits["test"]["sentence"])
+    assert sorted(seen) == sorted(table) and seen != table
+    assert pred["query_idx"].tolist() == list(range(len(table)))
+    # a list of batches (not a DataLoader) is permuted within each batch
+    batches = list(small_bench.loader("test", batch_size=7))
+    seen.clear()
+    pred2 = predict_all(model, batches, top_k=5)
+    assert seen != table and torch.equal(pred2["moments"], pred["moments"])
 
 
 def test_predict_all_collects_every_query_in_order(small_bench):

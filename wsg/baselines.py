@@ -1,10 +1,13 @@
-"""Blind baselines: rankings that never look at the query (nor at the video).
+"""Blind baselines: rankings that never look at the query.
 
 They tell how much of a score a dataset gives away for free. The random ranking is
 chance level; the moment-frequency prior exploits where ground-truth moments tend to
 lie (LocalizingMoments evaluates the same idea on DiDeMo). The prior sees only the
 *positions* of the training labels, never a query, a sentence or a video feature,
-so it ranks every test query the same way.
+so it ranks every test query the same way. *Chance among events* knows more: every
+ground-truth moment of the query's video, but not which query asks for which
+(:func:`events_chance`); it is the yardstick a weakly-supervised method must beat
+to show that it reads the words.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from torch import Tensor
 from wsg.metrics import temporal_iou
 from wsg.proposals import didemo_candidate_index
 
-__all__ = ["random_ranking", "MomentPrior", "blind_baselines"]
+__all__ = ["random_ranking", "MomentPrior", "events_chance", "blind_rankings", "blind_baselines"]
 
 
 def random_ranking(num_queries: int, candidates, seed: int = 0) -> Tensor:
@@ -104,9 +107,67 @@ class MomentPrior:
         return torch.sort(counts, descending=True, stable=True).indices.tolist()
 
 
+def events_chance(table, seed: int = 0) -> Tensor:
+    """Chance among events: each video's own ground-truth moments, in one random order per video.
+
+    The rule knows every event of a video (the moments of all its queries) but not
+    which query asks for which, so it gives all queries of a video the same ranking.
+    With ``k`` non-overlapping events it is right at R@1 for exactly one of the video's
+    ``k`` queries: over a split, R@1 = #videos / #queries at every IoU, and R@k = 100
+    (the events themselves are a perfect top-k). This is the yardstick of weak
+    grounding on the synthetic benchmark, where every event of a video looks alike; a
+    blind rule can still beat it at loose IoU or large n (e.g. by merging events).
+
+    Args:
+        table: an annotation table (``video_id``, ``duration``, ``start``, ``end``).
+        seed: seeds the per-video orders.
+
+    Returns:
+        ``[Q, K, 2]`` normalised moments, ``K`` = the most queries of any video; a
+        video with fewer repeats its last event (which changes no recall).
+    """
+    import numpy as np
+
+    from wsg.data.dataset import normalised_moments
+
+    if len(table) == 0:
+        raise ValueError("events_chance: the table is empty")
+    moments = normalised_moments(table)
+    video = table["video_id"].to_numpy()
+    codes = np.unique(video, return_inverse=True)[1]
+    g = torch.Generator().manual_seed(int(seed))
+    # one random key per *video* and query: sorting by (video, key) shuffles within each video
+    key = torch.rand(len(table), generator=g).numpy()
+    order = np.lexsort((key, codes))  # rows grouped by video, random within
+    counts = np.bincount(codes)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # first sorted row of each video
+    K = int(counts.max())
+    slot = np.minimum(np.arange(K)[None, :], counts[codes][:, None] - 1)  # [Q, K], repeats the last
+    ranked_rows = order[first[codes][:, None] + slot]
+    return moments[torch.as_tensor(ranked_rows)]
+
+
+def blind_rankings(bench, split: str = "test", candidates=None, seed: int = 0) -> dict[str, Tensor]:
+    """The ranked moments ``[Q, K, 2]`` of the blind rows of :func:`blind_baselines`.
+
+    Keys ``random`` and ``prior`` (over ``candidates``, default every span of the
+    benchmark's clip grid) and ``events`` (:func:`events_chance`). The prior is fitted
+    on the *training* moments only.
+    """
+    from wsg.proposals import all_spans
+
+    if candidates is None:
+        spans, valid = all_spans(bench.num_clips)
+        candidates = spans[valid]
+    n = len(bench.splits[split])
+    return {"random": random_ranking(n, candidates, seed),
+            "prior": MomentPrior().fit(bench.train_moments(), candidates).rank(n),
+            "events": events_chance(bench.splits[split], seed)}
+
+
 def blind_baselines(bench, split: str = "test", protocol: str = "2d-tan", candidates=None, seed: int = 0,
                     ns=(1, 5), ious=(0.3, 0.5, 0.7)):
-    """The random ranking and the moment prior on one split of a benchmark, as a table.
+    """The blind rows of one split of a benchmark, as a table: random, prior and events.
 
     Args:
         bench: a :class:`wsg.data.Benchmark`; the prior is fitted on its *training* moments.
@@ -115,22 +176,19 @@ def blind_baselines(bench, split: str = "test", protocol: str = "2d-tan", candid
         candidates: ``[K, 2]`` normalised candidate moments; default every span of the
             benchmark's clip grid (:func:`wsg.proposals.all_spans`), the candidate set of
             a 2D-TAN-style map.
+        seed: seeds the random ranking and the events' order.
 
     Returns:
-        ``pandas.DataFrame`` with rows ``random`` and ``prior`` and the metric columns.
+        ``pandas.DataFrame`` with rows ``random`` and ``prior`` (over ``candidates``:
+        pass a model's :meth:`~wsg.models.GroundingModel.candidates` for the
+        candidate-matched controls) and ``events`` (:func:`events_chance`, which needs no
+        candidates), and the metric columns.
     """
     import pandas as pd
 
     from wsg.metrics import recall_at
-    from wsg.proposals import all_spans
 
-    if candidates is None:
-        spans, valid = all_spans(bench.num_clips)
-        candidates = spans[valid]
     gt = bench.moments(split)
-    prior = MomentPrior().fit(bench.train_moments(), candidates)
-    rows = {
-        "random": recall_at(random_ranking(len(gt), candidates, seed), gt, ns=ns, ious=ious, protocol=protocol),
-        "prior": recall_at(prior.rank(len(gt)), gt, ns=ns, ious=ious, protocol=protocol),
-    }
+    rows = {name: recall_at(ranked, gt, ns=ns, ious=ious, protocol=protocol)
+            for name, ranked in blind_rankings(bench, split, candidates, seed).items()}
     return pd.DataFrame(rows).T

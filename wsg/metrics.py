@@ -29,6 +29,9 @@ __all__ = [
     "nms",
     "recall_at",
     "protocol_table",
+    "per_query_scores",
+    "event_hit",
+    "bootstrap_interval",
     "didemo_iou",
     "didemo_scores",
     "PROTOCOLS",
@@ -147,6 +150,54 @@ def _check_ranked(ranked, gt) -> tuple[Tensor, Tensor]:
     return ranked, gt
 
 
+def per_query_scores(
+    ranked,
+    gt,
+    ns: Sequence[int] = (1, 5),
+    ious: Sequence[float] = (0.3, 0.5, 0.7),
+    protocol: str = "plain",
+    nms_threshold: float | None = None,
+) -> dict[str, Tensor]:
+    """The per-query values behind :func:`recall_at`: 0/1 hits per R@n,IoU=m key and the top-1 IoU.
+
+    Same arguments as :func:`recall_at`. Returns ``{key: Tensor [Q] float64}`` with the
+    keys of :func:`recall_at` (``"mIoU"`` holds each query's top-1 IoU in [0, 1]).
+    :func:`bootstrap_interval` resamples these.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    if nms_threshold is not None and protocol != "2d-tan":
+        raise ValueError("nms_threshold only applies to protocol '2d-tan'")
+    ns = [int(n) for n in ns]
+    if any(n < 1 for n in ns):
+        raise ValueError(f"ns must be positive, got {ns}")
+    ranked, gt = _check_ranked(ranked, gt)
+    Q, K = ranked.shape[:2]
+    top = max(ns)
+    rows = torch.arange(Q, device=ranked.device)[:, None]
+    iou = temporal_iou(ranked[:, :top], gt[:, None, :])  # [Q, min(K, top)]
+
+    def kept_iou(threshold: float) -> Tensor:  # [Q, top] IoUs of NMS survivors, -1 if none
+        keep = _greedy_nms_sorted(ranked, threshold, top)
+        vals = temporal_iou(ranked[rows, keep.clamp(min=0)], gt[:, None, :])
+        return torch.where(keep >= 0, vals, torch.full_like(vals, -1.0))
+
+    shared = kept_iou(0.5 if nms_threshold is None else float(nms_threshold)) if protocol == "2d-tan" else None
+    out: dict[str, Tensor] = {}
+    for n in ns:
+        for m in ious:  # a handful of thresholds
+            m = float(m)
+            if protocol == "plain":
+                ok = iou >= m
+            elif protocol == "tall":
+                ok = kept_iou(m - 0.05) >= m
+            else:
+                ok = shared > m
+            out[f"R@{n},IoU={m:g}"] = ok[:, :n].any(dim=1).double()
+    out["mIoU"] = iou[:, 0].double()
+    return out
+
+
 def recall_at(
     ranked,
     gt,
@@ -176,39 +227,53 @@ def recall_at(
         never removes) averaged over queries. IoUs are computed in float64, and
         ``m - 0.05`` with Python floats, as the reference scripts do.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-    if nms_threshold is not None and protocol != "2d-tan":
-        raise ValueError("nms_threshold only applies to protocol '2d-tan'")
-    ns = [int(n) for n in ns]
-    if any(n < 1 for n in ns):
-        raise ValueError(f"ns must be positive, got {ns}")
-    ranked, gt = _check_ranked(ranked, gt)
-    Q, K = ranked.shape[:2]
-    top = max(ns)
-    rows = torch.arange(Q, device=ranked.device)[:, None]
-    iou = temporal_iou(ranked[:, :top], gt[:, None, :])  # [Q, min(K, top)]
+    per_query = per_query_scores(ranked, gt, ns=ns, ious=ious, protocol=protocol, nms_threshold=nms_threshold)
+    return {k: 100.0 * v.mean().item() for k, v in per_query.items()}
 
-    def kept_iou(threshold: float) -> Tensor:  # [Q, top] IoUs of NMS survivors, -1 if none
-        keep = _greedy_nms_sorted(ranked, threshold, top)
-        vals = temporal_iou(ranked[rows, keep.clamp(min=0)], gt[:, None, :])
-        return torch.where(keep >= 0, vals, torch.full_like(vals, -1.0))
 
-    shared = kept_iou(0.5 if nms_threshold is None else float(nms_threshold)) if protocol == "2d-tan" else None
-    hits: dict[tuple[int, float], Tensor] = {}
-    for m in ious:  # a handful of thresholds
-        m = float(m)
-        if protocol == "plain":
-            ok = iou >= m
-        elif protocol == "tall":
-            ok = kept_iou(m - 0.05) >= m
-        else:
-            ok = shared > m
-        for n in ns:
-            hits[(n, m)] = ok[:, :n].any(dim=1)
-    out = {f"R@{n},IoU={float(m):g}": 100.0 * hits[(n, float(m))].double().mean().item() for n in ns for m in ious}
-    out["mIoU"] = 100.0 * iou[:, 0].mean().item()
-    return out
+def event_hit(ranked, gt) -> float:
+    """Share (%) of queries whose top-1 moment has its centre inside the ground truth.
+
+    Next to R@1 it separates finding the right *event* from drawing its *boundaries*:
+    a method with a high event hit and a low R@1,IoU=0.7 finds the moment but not its
+    extent. ``ranked`` ``[Q, K, 2]`` (or ``[Q, 2]`` top-1 moments), ``gt`` ``[Q, 2]``.
+    """
+    ranked = _as_float(ranked)
+    top1 = ranked[:, 0] if ranked.ndim == 3 else ranked
+    gt = _as_float(gt, top1.device)
+    if top1.ndim != 2 or top1.shape != gt.shape or top1.shape[-1] != 2:
+        raise ValueError(f"need [Q, K, 2] or [Q, 2] predictions and [Q, 2] ground truth, got "
+                         f"{tuple(ranked.shape)} and {tuple(gt.shape)}")
+    centre = top1.mean(dim=-1)
+    return 100.0 * ((centre >= gt[:, 0]) & (centre <= gt[:, 1])).double().mean().item()
+
+
+def bootstrap_interval(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean over queries (for one run).
+
+    Args:
+        values: ``[Q]`` per-query values, e.g. ``per_query_scores(...)["R@1,IoU=0.5"]``
+            (0/1 hits) or top-1 IoUs.
+        level: coverage of the interval (0.95: the 2.5th and 97.5th percentiles of the
+            resampled means).
+        n_boot: resamples of the Q queries, drawn with replacement, all at once.
+        seed: seeds the resampling, so the interval is reproducible.
+
+    Returns:
+        ``(low, high)`` in the units of ``values`` times 100 (i.e. % for hits), matching
+        :func:`recall_at`. The interval covers query sampling noise only: the spread over
+        training seeds is a separate, usually larger, source (report both).
+    """
+    v = _as_float(values).double().flatten()
+    if v.numel() == 0:
+        raise ValueError("bootstrap_interval needs at least one value")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    g = torch.Generator().manual_seed(int(seed))
+    idx = torch.randint(0, v.numel(), (int(n_boot), v.numel()), generator=g)
+    means = v.cpu()[idx].mean(dim=1)
+    lo, hi = torch.quantile(means, torch.tensor([(1 - level) / 2, 1 - (1 - level) / 2], dtype=torch.float64))
+    return 100.0 * lo.item(), 100.0 * hi.item()
 
 
 def protocol_table(ranked, gt, protocols: Sequence[str] = PROTOCOLS, **kw):

@@ -34,6 +34,17 @@ class Vocabulary:
 
     Build it on the training split only (:meth:`build`), so that words unseen in
     training map to ``<unk>`` at test time, as they would in the real world.
+
+    **Unknown words.** Every word missing from the vocabulary becomes one
+    ``<unk>`` id, one id per unknown word, so a query keeps its length and the
+    positions of its known words. A query whose words are *all* unknown (real
+    test sets have some: rare nouns, typos) is therefore ``[<unk>] * n`` and is
+    evaluated like any other, never refused: dropping it would flatter every
+    method. Its vector is the ``<unk>`` row of the embedding table: with learned
+    embeddings, the row's initialisation (``<unk>`` never occurs in training when
+    the vocabulary holds every training word, so that row is not trained); with
+    GloVe (:func:`load_glove`), the mean of the GloVe vectors found for the
+    vocabulary.
     """
 
     def __init__(self, words: Sequence[str]):
@@ -56,19 +67,26 @@ class Vocabulary:
         return word in self.stoi
 
     def encode(self, sentence: str, max_len: int | None = None, where: str = "") -> list[int]:
-        """Token ids of ``sentence`` (unknown words -> ``<unk>``), cut to ``max_len``.
+        """Token ids of ``sentence`` (each unknown word -> ``<unk>``), cut to ``max_len``.
+
+        A sentence whose words are all unknown encodes to ``<unk>`` ids (see the
+        class docstring); it is not an error.
 
         Raises:
-            ValueError: if the sentence has no token, or only unknown tokens; ``where``
-                (e.g. ``"train.json, record 'v_12'"``) is included in the message.
+            ValueError: if the sentence has no word token (empty or punctuation
+                only); ``where`` (e.g. ``"train.json['v_12'][0]"``) is included in
+                the message.
         """
         tokens = tokenize(sentence)
         ids = [self.stoi.get(t, self.unk_id) for t in tokens][:max_len]
         if not ids:
             raise ValueError(f"{where}: empty query {sentence!r} (no word tokens)".lstrip(": "))
-        if all(i == self.unk_id for i in ids):
-            raise ValueError(f"{where}: every word of {sentence!r} is unknown to the vocabulary".lstrip(": "))
         return ids
+
+    def unknown_fraction(self, sentence: str) -> float:
+        """Fraction of the tokens of ``sentence`` that map to ``<unk>`` (0 for a token-less one)."""
+        tokens = tokenize(sentence)
+        return sum(t not in self.stoi for t in tokens) / max(len(tokens), 1)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Words of ``ids``, stopping at ``<eos>`` and skipping ``<pad>``/``<bos>``."""
@@ -83,33 +101,68 @@ class Vocabulary:
         return " ".join(out)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def load_glove(path: str | Path, vocab: Vocabulary, dim: int | None = None,
                seed: int = 0) -> tuple[torch.Tensor, float]:
     """Embedding matrix ``[len(vocab), dim]`` from a GloVe text file (``word v1 v2 ...`` per line).
 
-    Words missing from the file get small random vectors (so they stay trainable and
-    distinct), ``<pad>`` gets zeros. Returns the matrix and the fraction of the
-    vocabulary found in the file (coverage), which a chapter should report.
+    Rows, documented because they decide what a model sees:
+
+    * a vocabulary word found in the file: its GloVe vector;
+    * ``<unk>`` (every test word unseen in training, see :class:`Vocabulary`): the
+      **mean of the GloVe vectors found for the vocabulary** -- an "average word",
+      which sits among real words instead of at an arbitrary point; zeros when no
+      word was found;
+    * a vocabulary word missing from the file, ``<bos>`` and ``<eos>``: small
+      random vectors ``N(0, 0.1^2)`` from ``seed`` (they occur in training, so they
+      stay trainable and distinct);
+    * ``<pad>``: zeros.
+
+    ``dim`` is the expected width (e.g. a model's ``word_dim``); ``None`` takes it
+    from the first line. The word is everything before the last ``dim`` fields, so
+    the few tokens of ``glove.840B.300d.txt`` that contain spaces (``". . ."``)
+    are read, not rejected.
+
+    Returns the matrix and the fraction of the (non-special) vocabulary found in
+    the file (coverage), which a chapter should report.
 
     Raises:
-        ValueError: naming the file and line for a line whose vector has the wrong
-            length or non-numeric values.
+        FileNotFoundError: no such file.
+        ValueError: naming the file and the line, for a vector of the wrong width
+            (a different count of values than ``dim`` / the first line) or a
+            non-numeric value; for a file without vectors.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GloVe file not found: {path}")
     vectors: dict[str, np.ndarray] = {}
     with path.open(encoding="utf8") as fh:
         for lineno, line in enumerate(fh, 1):
-            parts = line.rstrip("\n").rstrip().split(" ")
-            if len(parts) < 2:
+            line = line.rstrip()
+            if not line:
                 continue  # blank line
-            word, values = parts[0], parts[1:]
             if dim is None:
-                dim = len(values)
-            if len(values) != dim:
-                raise ValueError(f"{path}:{lineno}: word {word!r} has {len(values)} values, expected {dim}")
+                dim = len(line.split(" ")) - 1
+                if dim < 1:
+                    raise ValueError(f"{path}:{lineno}: expected 'word v1 v2 ...', got {line[:60]!r}")
+            parts = line.rsplit(" ", dim)
+            word = parts[0]
+            # Too few fields, or a "word" that ends in a number: the line has a
+            # different width (a multi-token word like ". . ." never ends in one).
+            if len(parts) != dim + 1 or (" " in word and _is_number(word.rsplit(" ", 1)[1])):
+                width = len(line.split(" ")) - 1
+                raise ValueError(f"{path}:{lineno}: word {line.split(' ')[0]!r} has {width} values, "
+                                 f"expected {dim} (the width of the first line or the dim asked for)")
             if word in vocab.stoi:
                 try:
-                    vectors[word] = np.asarray(values, dtype=np.float32)
+                    vectors[word] = np.asarray(parts[1:], dtype=np.float32)
                 except ValueError as exc:
                     raise ValueError(f"{path}:{lineno}: non-numeric value for word {word!r}") from exc
     if dim is None:
@@ -119,9 +172,66 @@ def load_glove(path: str | Path, vocab: Vocabulary, dim: int | None = None,
     matrix[vocab.pad_id] = 0.0
     for word, vec in vectors.items():
         matrix[vocab.stoi[word]] = vec
+    found = [vec for w, vec in vectors.items() if w not in SPECIALS]
+    matrix[vocab.unk_id] = np.mean(found, axis=0) if found else 0.0
     regular = len(vocab) - len(SPECIALS)
-    coverage = len([w for w in vectors if w not in SPECIALS]) / max(regular, 1)
+    coverage = len(found) / max(regular, 1)
     return torch.from_numpy(matrix), coverage
+
+
+class WordVectorConfig(dict):
+    """Model-config fields made by :func:`word_vector_config`; ``.path`` and ``.coverage`` ride along.
+
+    A plain ``dict`` for ``build(key, **fields)``; the two attributes are not fields.
+    """
+
+    path: str | None = None
+    coverage: float | None = None
+
+
+def word_vector_config(path: str | Path | None, vocab: Vocabulary, freeze: bool = False,
+                       seed: int = 0) -> WordVectorConfig:
+    """The one shared word-vector option: model-config fields from a GloVe text file.
+
+    The methods that take word vectors share two config fields,
+    ``pretrained_embeddings`` (a ``[vocab_size, word_dim]`` matrix, WSRA's
+    original mechanism, now also MARN's and FIAN's) and ``freeze_embeddings``;
+    this builds them from a file path::
+
+        wv = word_vector_config("glove.6B.300d.txt", bench.vocab)
+        model = wsg.models.build("marn", **bench.model_kwargs(), **wv)
+        print(f"GloVe covers {wv.coverage:.1%} of the vocabulary")
+
+    Returns an empty mapping for ``path=None`` (learned embeddings), else
+    ``pretrained_embeddings``, ``freeze_embeddings`` and ``word_dim`` (the file's
+    width). Merge it *last* into a config that already has a ``word_dim`` (a
+    recipe's): ``build(key, **{**config, **wv})``. See :func:`load_glove` for the
+    rows of unknown and special words. A checkpoint holds the embedding weights,
+    so a model restored from one needs only ``word_dim``, not the file.
+    """
+    out = WordVectorConfig()
+    if path is None:
+        return out
+    matrix, coverage = load_glove(path, vocab, seed=seed)
+    out.update(pretrained_embeddings=matrix, freeze_embeddings=bool(freeze), word_dim=int(matrix.shape[1]))
+    out.path, out.coverage = str(path), coverage
+    return out
+
+
+def check_pretrained(matrix, vocab_size: int, word_dim: int, owner: str = "config") -> None:
+    """Check a ``pretrained_embeddings`` config field: ``None`` or a ``[vocab_size, word_dim]`` matrix.
+
+    Raises:
+        ValueError: naming ``owner`` and both shapes, e.g. a GloVe matrix built for
+            another vocabulary, or ``word_dim`` left at 300 with 50-d vectors.
+    """
+    if matrix is None:
+        return
+    shape = tuple(getattr(matrix, "shape", ()))
+    if shape != (vocab_size, word_dim):
+        raise ValueError(f"{owner}.pretrained_embeddings has shape {list(shape)}, expected "
+                         f"[vocab_size={vocab_size}, word_dim={word_dim}]: build it for this benchmark's "
+                         "vocabulary with wsg.text.word_vector_config(path, bench.vocab), which also sets word_dim")
 
 
 class WordEmbedding(nn.Embedding):

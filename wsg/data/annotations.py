@@ -27,7 +27,9 @@ Files expected under ``root`` (the names of the public releases):
   validation split**: use :func:`split_validation` on the train split and select
   models on that, never on test.
 * **ActivityNet Captions**: ``train.json``; val = ``val_1.json`` (or ``val.json``,
-  the 2D-TAN name); test = ``val_2.json`` (or ``test.json``). A JSON object
+  the 2D-TAN name); test = ``val_2.json`` (or ``test.json``). The release's own
+  split names are accepted too: ``split="val_1"`` reads ``val_1.json`` and
+  ``split="val_2"`` reads ``val_2.json`` (only those names). A JSON object
   ``video_id -> {"duration", "timestamps": [[s, e], ...], "sentences": [...]}``.
   The synthetic benchmark of this library writes this format.
 * **DiDeMo**: ``{train,val,test}_data.json``, a list of records ``{"video",
@@ -51,16 +53,20 @@ summarises them:
 * ``out_of_range`` -- a moment reaching outside ``[0, duration]``: ``"clip"``
   (default; clip to ``[0, duration]`` as 2D-TAN does), ``"drop"``, ``"keep"``
   or ``"raise"``.
-* ``invalid`` -- ``start >= end`` (after clipping): ``"raise"`` (default),
-  ``"drop"`` (2D-TAN drops these: 4 Charades-STA and 4 ActivityNet train
-  queries) or ``"keep"``.
+* ``invalid`` -- ``start >= end`` (after clipping): ``"drop"`` (default, as
+  2D-TAN does: the official releases hold 4 such Charades-STA train queries and
+  4 ActivityNet Captions train queries, so they load as released), ``"raise"``
+  (refuse the file, naming the records) or ``"keep"``. Dropped queries are
+  counted in ``attrs["repairs"]["dropped_invalid"]`` and named (file and
+  record) in the warning and in ``attrs["repaired_records"]``.
 
 Malformed input (wrong field count, non-numeric or non-finite numbers, missing
-``##`` or JSON keys, timestamps/sentences length mismatch, empty sentences, a
-video missing from the Charades csv, non-positive durations, an empty file)
-raises :class:`ValueError` naming the file and the line or record. Nothing is
-skipped silently; only blank lines of a txt file (which hold no record) are
-passed over.
+``##`` or JSON keys, timestamps/sentences length mismatch, empty sentences or
+sentences without a single word token -- punctuation only, see
+:func:`wsg.text.tokenize` --, a video missing from the Charades csv,
+non-positive durations, an empty file) raises :class:`ValueError` naming the
+file and the line or record. Nothing is skipped silently; only blank lines of a
+txt file (which hold no record) are passed over.
 """
 from __future__ import annotations
 
@@ -75,6 +81,8 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
+
+from wsg.text import tokenize
 
 __all__ = [
     "AnnotationRepairWarning",
@@ -98,8 +106,10 @@ _ALIASES = {
     "tacos": "tacos",
 }
 SPLITS = ("train", "val", "test")
+#: ActivityNet Captions' own split names (the release's files), accepted for that dataset only
+ACTIVITYNET_SPLITS = ("val_1", "val_2")
 OUT_OF_RANGE_POLICIES = ("clip", "drop", "keep", "raise")
-INVALID_POLICIES = ("raise", "drop", "keep")
+INVALID_POLICIES = ("drop", "raise", "keep")
 DIDEMO_CHUNK_S = 5.0
 DIDEMO_MAX_CHUNKS = 6
 
@@ -119,7 +129,7 @@ def read_annotations(
     split: str,
     *,
     out_of_range: str = "clip",
-    invalid: str = "raise",
+    invalid: str = "drop",
     charades_csv: PathLike | Sequence[PathLike] | None = None,
 ) -> pd.DataFrame:
     """Read one split of a grounding benchmark into a DataFrame (one row per query).
@@ -128,12 +138,14 @@ def read_annotations(
         dataset: ``"charades-sta"`` (or ``"charades"``), ``"activitynet"``,
             ``"didemo"`` or ``"tacos"``; case-insensitive.
         root: folder holding the annotation files (names in the module docstring).
-        split: ``"train"``, ``"val"`` or ``"test"``. Charades-STA has no val split
+        split: ``"train"``, ``"val"`` or ``"test"``; for ActivityNet also the
+            release's ``"val_1"`` / ``"val_2"``. Charades-STA has no val split
             (a ValueError says so; use :func:`split_validation`).
         out_of_range: policy for moments outside ``[0, duration]``:
-            ``"clip"`` | ``"drop"`` | ``"keep"`` | ``"raise"``.
-        invalid: policy for ``start >= end`` after clipping:
-            ``"raise"`` | ``"drop"`` | ``"keep"``.
+            ``"clip"`` (default) | ``"drop"`` | ``"keep"`` | ``"raise"``.
+        invalid: policy for ``start >= end`` after clipping: ``"drop"``
+            (default; counted, warned about with the records named) |
+            ``"raise"`` | ``"keep"``.
         charades_csv: Charades-STA only: path(s) of the Charades csv giving
             durations; default ``root/Charades_v1_{split}.csv``.
 
@@ -153,8 +165,10 @@ def read_annotations(
     if key is None:
         raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)} (alias: 'charades')")
     split = str(split).strip().lower()
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    known = SPLITS + (ACTIVITYNET_SPLITS if key == "activitynet" else ())
+    if split not in known:
+        extra = "" if key == "activitynet" else f" (ActivityNet Captions also accepts {', '.join(ACTIVITYNET_SPLITS)})"
+        raise ValueError(f"unknown split {split!r} for {key}; known: {', '.join(known)}{extra}")
     _check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
     _check_choice("invalid", invalid, INVALID_POLICIES)
     root = Path(root)
@@ -172,7 +186,7 @@ def read_annotations(
     df = pd.DataFrame(rows, columns=columns)
     df = df.astype({"duration": float, "start": float, "end": float})
     df = apply_moment_policies(df, out_of_range=out_of_range, invalid=invalid,
-                               context=f"{key} {split}", stacklevel=3)
+                               context=f"{key} {split} [file {files[0]}]", stacklevel=3)
     df.attrs.update(dataset=key, split=split, files=[str(f) for f in files],
                     out_of_range=out_of_range, invalid=invalid)
     return df
@@ -182,7 +196,7 @@ def apply_moment_policies(
     df: pd.DataFrame,
     *,
     out_of_range: str = "clip",
-    invalid: str = "raise",
+    invalid: str = "drop",
     context: str = "",
     stacklevel: int = 2,
 ) -> pd.DataFrame:
@@ -193,7 +207,9 @@ def apply_moment_policies(
     ``clipped_start, clipped_end, dropped_out_of_range, kept_out_of_range,
     dropped_invalid, kept_invalid`` and ``attrs["repaired_records"]`` the
     records behind each count. A single :class:`AnnotationRepairWarning`
-    summarises them when any is non-zero.
+    summarises them when any is non-zero; it names every dropped record (up to
+    ``_NAMED_IN_WARNING`` per kind, then "... and N more"), since a dropped query
+    is data lost, while the other kinds show a few examples.
     """
     _check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
     _check_choice("invalid", invalid, INVALID_POLICIES)
@@ -232,7 +248,7 @@ def apply_moment_policies(
         if invalid == "raise":
             after = " after clipping" if out_of_range == "clip" else ""
             raise ValueError(f"{where}{_describe(df[empty], 'with start >= end' + after)}; "
-                             "pass invalid='drop' (2D-TAN's choice) or 'keep' to accept them")
+                             "pass invalid='drop' (the default, 2D-TAN's choice) or 'keep' to accept them")
         if invalid == "drop":
             note("dropped_invalid", empty)
             df = df[~empty]
@@ -244,11 +260,20 @@ def apply_moment_policies(
     df.attrs["repaired_records"] = records
     if repairs:
         summary = ", ".join(f"{k}={v}" for k, v in repairs.items())
-        first = "; ".join(f"{k}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in records.items())
+        first = "; ".join(f"{k}: {_list_records(v, _NAMED_IN_WARNING if k.startswith('dropped') else 3)}"
+                          for k, v in records.items())
         warnings.warn(f"{where}{summary} (out_of_range={out_of_range!r}, invalid={invalid!r}); "
-                      f"e.g. {first}. See df.attrs['repairs'] and df.attrs['repaired_records'].",
+                      f"records: {first}. See df.attrs['repairs'] and df.attrs['repaired_records'].",
                       AnnotationRepairWarning, stacklevel=stacklevel + 1)
     return df
+
+
+_NAMED_IN_WARNING = 20
+
+
+def _list_records(records: list[str], limit: int) -> str:
+    shown = ", ".join(records[:limit])
+    return shown + (f" ... and {len(records) - limit} more" if len(records) > limit else "")
 
 
 def split_validation(df: pd.DataFrame, fraction: float = 0.1, seed: int = 0
@@ -352,7 +377,8 @@ def _read_charades_lengths(paths: Iterable[Path]) -> dict[str, tuple[str, str]]:
 
 def _read_activitynet(root: Path, split: str) -> tuple[list, list]:
     """ActivityNet Captions json (official names, or 2D-TAN's val.json / test.json)."""
-    names = {"train": ["train.json"], "val": ["val_1.json", "val.json"], "test": ["val_2.json", "test.json"]}
+    names = {"train": ["train.json"], "val": ["val_1.json", "val.json"], "test": ["val_2.json", "test.json"],
+             "val_1": ["val_1.json"], "val_2": ["val_2.json"]}
     path = _find(root, names[split], f"ActivityNet Captions {split!r} annotations")
     rows = []
     for vid, entry, rec in _json_videos(path):
@@ -491,8 +517,12 @@ def _positive(value, what: str, path: Path, rec: str) -> float:
 
 
 def _sentence(value, path: Path, rec: str) -> str:
+    """The stripped sentence; rejects non-text, empty and word-less (punctuation-only) sentences."""
     if not isinstance(value, str) or not value.strip():
         _fail(path, rec, f"empty or non-text sentence: {value!r}")
+    if not tokenize(value):
+        _fail(path, rec, f"sentence has no word token (punctuation only?): {value!r}; "
+                         "wsg.text.tokenize keeps runs of [a-z0-9]")
     return value.strip()
 
 

@@ -6,6 +6,7 @@ loading is identical for synthetic and real data.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,17 @@ class Benchmark:
         shuffle = (split == "train") if shuffle is None else shuffle
         return make_loader(self.dataset(split), batch_size, shuffle=shuffle, seed=seed)
 
+    def with_split(self, split: str, table: pd.DataFrame) -> "Benchmark":
+        """A copy whose ``split`` is ``table``; features, vocabulary and other splits are shared.
+
+        The controls use it (:mod:`wsg.controls`): the swapped-query split is the test
+        table with other sentences, read through the same features and vocabulary.
+        """
+        other = copy.copy(self)
+        other.splits = {**self.splits, split: table}
+        other._datasets = {k: v for k, v in self._datasets.items() if k != split}
+        return other
+
     @property
     def video_dim(self) -> int:
         return self.dataset("train").video_dim
@@ -108,3 +120,64 @@ def load_synthetic(preset: str = "charades", profile=None, num_clips: int | None
 def load_events(bench: Benchmark) -> pd.DataFrame:
     """Every event of a synthetic benchmark (verb, object, span, query, split)."""
     return pd.read_json(Path(bench.root) / "events.json")
+
+
+#: real benchmarks :func:`load_benchmark` reads -> the name :func:`wsg.data.read_annotations` knows
+REAL_DATASETS = {"charades-sta": "charades-sta", "activitynet-captions": "activitynet", "tacos": "tacos",
+                 "didemo": "didemo"}
+
+
+def load_benchmark(dataset: str, root: str | Path | None = None, features: str | Path | None = None,
+                   profile=None, num_clips: int | None = None, val_fraction: float = 0.1, val_seed: int = 0,
+                   **kw) -> Benchmark:
+    """Load a synthetic preset or a real benchmark by name, with train / val / test splits.
+
+    Args:
+        dataset: a synthetic preset (``"charades"``, ``"activitynet"``: :func:`load_synthetic`)
+            or a real benchmark: ``"charades-sta"``, ``"activitynet-captions"``, ``"tacos"``,
+            ``"didemo"`` (:meth:`Benchmark.from_files`).
+        root: real data: the folder of the annotation files (see :mod:`wsg.data.annotations`).
+        features: real data: an HDF5 feature file or a folder of ``.npy`` files
+            (see :func:`wsg.data.open_features`).
+        profile: synthetic data: sizes the splits (ignored for real data).
+        num_clips: clips per video (``None``: 32, or 64 for the ActivityNet-like preset;
+            a recipe's ``num_clips`` is meant to go here).
+        val_fraction / val_seed: Charades-STA only (see below).
+        **kw: synthetic: fields of :class:`wsg.data.synthetic.SyntheticConfig`; real:
+            options of :func:`wsg.data.read_annotations` (e.g. ``invalid="raise"``).
+
+    Splits. ActivityNet Captions: train, val = ``val_1``, test = ``val_2`` (2D-TAN's
+    ``val.json`` / ``test.json`` are the same files); TACoS and DiDeMo: their official
+    train / val / test. **Charades-STA has no validation split**: ``val_fraction`` of
+    the *videos* of its train split (every query of a held-out video, so no video is
+    on both sides) is held out with :func:`wsg.data.split_validation` (``seed=val_seed``);
+    the test split is the official 3,720 queries. Models are selected on val, never on test.
+
+    Raises:
+        ValueError: unknown dataset (lists the known ones), or ``root`` / ``features``
+            missing for a real dataset (names the option).
+    """
+    from wsg.data.annotations import split_validation
+    from wsg.data.synthetic import PRESETS
+
+    name = str(dataset).strip().lower()
+    if name in PRESETS:
+        return load_synthetic(name, profile, num_clips=num_clips, **kw)
+    if name not in REAL_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: synthetic presets {', '.join(sorted(PRESETS))}; "
+                         f"real benchmarks {', '.join(REAL_DATASETS)}")
+    for option, value, what in (("root", root, "the folder of the annotation files"),
+                                ("features", features, "an HDF5 feature file or a folder of .npy files")):
+        if value is None or str(value).strip() == "":
+            raise ValueError(f"dataset {name!r} is real data: give {option}= ({what}); "
+                             f"on the command line --{option}, in a chapter {'DATA_ROOT' if option == 'root' else 'FEATURES'}"
+                             f" (or $WSG_{'DATA_ROOT' if option == 'root' else 'FEATURES'})")
+    num_clips = num_clips or 32
+    reader = REAL_DATASETS[name]
+    if name == "charades-sta":
+        train = read_annotations(reader, root, "train", **kw)
+        train, val = split_validation(train, fraction=val_fraction, seed=val_seed)
+        tables = {"train": train, "val": val, "test": read_annotations(reader, root, "test", **kw)}
+    else:
+        tables = {s: read_annotations(reader, root, s, **kw) for s in ("train", "val", "test")}
+    return Benchmark(name, tables, open_features(features), num_clips=num_clips, root=Path(root))

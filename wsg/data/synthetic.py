@@ -19,6 +19,8 @@ default on data generated here. The world is built so that grounding needs the w
   ranks the events identically for all of them and picks the right event for exactly
   one query per video: chance, by construction (a test checks this).
 * **Queries** come from several templates with function words, active and passive.
+  A video's queries are written in random order, never in time order, so a query's
+  row in the table says nothing about where its moment is.
 * **Presets** shaped like Charades-STA (~30 s videos, moments ~27 % of the video) and
   ActivityNet Captions (long videos, moments ~31 %).
 * **Position bias** is a knob: ``"uniform"`` spreads events evenly; ``"start"`` puts
@@ -106,7 +108,13 @@ class SyntheticConfig:
     seed: int = 0
 
     def digest(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        """Names the cache folder: the config and the generator's version (a new version regenerates)."""
+        key = {**asdict(self), "generator": GENERATOR_VERSION}
+        return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+
+# Bumped whenever the same config would write different files. 2: queries in random order.
+GENERATOR_VERSION = 2
 
 
 PRESETS: dict[str, SyntheticConfig] = {
@@ -264,6 +272,7 @@ def _write(config: SyntheticConfig, root: Path) -> None:
     with h5py.File(root / "features.hdf5", "w") as h5:
         for split_no, (split, n) in enumerate(zip(SPLITS, config.num_videos)):
             rng = np.random.default_rng([config.seed, 1, split_no])
+            order_rng = np.random.default_rng([config.seed, 2, split_no])
             table = {}
             for i in range(n):
                 vid = f"{split[:2]}{i:05d}"
@@ -272,6 +281,11 @@ def _write(config: SyntheticConfig, root: Path) -> None:
                 spans = world.layout(rng, len(events), duration)
                 h5.create_dataset(vid, data=world.features(rng, events, spans, duration))
                 sentences = [describe(v, o, rng) for v, o in events]
+                # Write the queries in random order, never in time order (the layout is
+                # chronological): a query's row must not tell where its moment is. A
+                # separate stream, so features and spans are those of the first version.
+                order = order_rng.permutation(len(events))
+                events, spans, sentences = [events[j] for j in order], spans[order], [sentences[j] for j in order]
                 table[vid] = {"duration": duration, "timestamps": spans.tolist(), "sentences": sentences}
                 for (v, o), (s, e), q in zip(events, spans, sentences):
                     all_events.append({"split": split, "video_id": vid, "verb": VERBS[v][0], "object": OBJECTS[o],

@@ -13,7 +13,8 @@ key             shape / type          meaning
 ``video_idx``   long ``[B]``          index of the video within its split: queries with
                                       the same value describe the *same* video, so they
                                       are not negatives of each other
-``query_idx``   long ``[B]``          row of the query in the split's annotation table
+``query_idx``   long ``[B]``          **bookkeeping**: row of the query in the split's
+                                      annotation table (the evaluator keeps it to itself)
 ``video_id``    list[str]             ids, for plots and error messages
 ``sentence``    list[str]             the raw queries
 ``moment``      float ``[B, 2]``      **label**: ground truth (start, end) in [0, 1]
@@ -22,7 +23,11 @@ key             shape / type          meaning
 
 The label keys (:data:`LABEL_KEYS`) are removed by the trainer before a
 weakly-supervised model sees a batch (:func:`strip_labels`), and before *any* model's
-``predict`` is called.
+``predict`` is called. ``query_idx`` is among them although it is no temporal label:
+on real data (ActivityNet Captions paragraphs are chronological) and on any table
+written in time order, a query's row number tells where its moment is, so nothing a
+model sees may carry it. The evaluator also feeds queries in a seeded random order
+(:func:`wsg.train.predict_all`), so a query's position in its batch carries nothing.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from typing import ClassVar, Mapping
 import torch
 from torch import nn
 
-LABEL_KEYS: tuple[str, ...] = ("moment", "times")
+LABEL_KEYS: tuple[str, ...] = ("moment", "times", "query_idx")
 
 
 def strip_labels(batch: Mapping) -> dict:
@@ -58,3 +63,13 @@ class GroundingModel(nn.Module):
 
     def predict(self, batch: dict, top_k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement predict()")
+
+    def candidates(self) -> torch.Tensor:  # pragma: no cover
+        """The candidate moments ``[K, 2]`` (normalised, in [0, 1]) that :meth:`predict` ranks.
+
+        For a video of the configured ``num_clips``, before any learned boundary
+        regression. Blind baselines ranked over the same set
+        (``wsg.baselines.blind_baselines(..., candidates=model.candidates())``) are the
+        candidate-matched controls of the evidence standard.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement candidates()")

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +81,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from wsg.metrics import temporal_iou
 from wsg.models.base import GroundingModel
-from wsg.text import GRUEncoder
+from wsg.text import GRUEncoder, check_pretrained
 
 __all__ = [
     "FIANConfig", "FIAN", "QueryEncoder", "VideoEncoder", "CrossModalAttention", "SoftAttention",
@@ -115,6 +115,9 @@ class FIANConfig:
             dot-product attention without projections) -- the Table 4 variants.
         branches: ``"both"`` (the paper), ``"qv"`` (Eq. 9 only) or ``"vq"`` (Eq. 10 only).
         dropout: dropout inside the encoders (the paper states none; 0 by default).
+        pretrained_embeddings / freeze_embeddings: optional GloVe matrix
+            ``[vocab_size, word_dim]`` for the query encoder (the paper uses 300-d GloVe);
+            build both with :func:`wsg.text.word_vector_config`.
     """
 
     vocab_size: int
@@ -133,8 +136,11 @@ class FIANConfig:
     attention: str = "cga"
     branches: str = "both"
     dropout: float = 0.0
+    pretrained_embeddings: Any = None
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
+        check_pretrained(self.pretrained_embeddings, self.vocab_size, self.word_dim, "FIANConfig")
         if self.hidden % 2 or self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be even and divisible by heads ({self.heads})")
         if self.attention not in ATTENTIONS:
@@ -210,9 +216,11 @@ class QueryEncoder(nn.Module):
     The BiGRU runs over the real words only (packed), so padding cannot leak backwards.
     """
 
-    def __init__(self, vocab_size: int, word_dim: int, hidden: int):
+    def __init__(self, vocab_size: int, word_dim: int, hidden: int, pretrained: Tensor | None = None,
+                 freeze: bool = False):
         super().__init__()
-        self.encoder = GRUEncoder(vocab_size, word_dim, hidden // 2, bidirectional=True)
+        self.encoder = GRUEncoder(vocab_size, word_dim, hidden // 2, bidirectional=True,
+                                  pretrained=pretrained, freeze=freeze)
 
     def forward(self, words: Tensor, mask: Tensor) -> Tensor:
         states, _ = self.encoder(words, mask)
@@ -509,7 +517,8 @@ class FIAN(GroundingModel):
         super().__init__()
         self.config = c = config
         ffn = c.ffn_dim or 4 * c.hidden
-        self.query_encoder = QueryEncoder(c.vocab_size, c.word_dim, c.hidden)
+        self.query_encoder = QueryEncoder(c.vocab_size, c.word_dim, c.hidden, c.pretrained_embeddings,
+                                          c.freeze_embeddings)
         self.video_encoder = VideoEncoder(c.video_dim, c.hidden, c.heads, c.dropout)
         self.iterative = SymmetricIterativeAttention(c.hidden, c.heads, ffn, c.attention, c.branches, c.dropout)
         nb = 2 if c.branches == "both" else 1
@@ -582,6 +591,10 @@ class FIAN(GroundingModel):
         shifted = ((self.windows[None] + out["offsets"]) / n).clamp(0.0, 1.0)
         ok = (shifted[..., 1] > shifted[..., 0])[..., None]
         return torch.where(ok, shifted, base.expand_as(shifted))
+
+    def candidates(self) -> Tensor:
+        """The multi-window candidates ``[K, 2]`` normalised by ``num_clips``, before the offsets shift them."""
+        return self.windows.float() / self.config.num_clips
 
     @torch.no_grad()
     def predict(self, batch: dict, top_k: int = 10) -> tuple[Tensor, Tensor]:

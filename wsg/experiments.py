@@ -1,0 +1,286 @@
+"""Multi-seed runs and the results store.
+
+One training run is an anecdote: the same method, data and settings can move by many
+points between two seeds. :func:`run` trains a method once per seed -- seeding *before*
+the model is built, so its numbers never depend on what ran earlier in the process --
+and returns one row per seed with the test metrics, the swapped-query control and the
+event hit, followed by ``mean`` and ``std`` rows.
+
+Runs too slow for CI (methods x seeds x presets, each with its query-blind variant)
+are produced by one command into ``results/<profile>-<dataset>.csv``::
+
+    python -m wsg.experiments marn wsra vlanet fsan fian --datasets charades activitynet \\
+        --profile tiny --seeds 0,1,2 --blind
+
+Each row records the method, dataset, profile, seed, variant (``words`` or
+``query-blind``), every metric, the best epoch, seconds, the wsg version, the git
+commit, the device and the command line. Chapters read the store with
+:func:`load_results`; a test re-runs a stored row and checks it reproduces exactly, so
+the store is generated, never typed.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import torch
+
+__all__ = ["run", "summary", "per_seed", "load_results", "store_path", "find_store", "write_results", "IDENTITY",
+           "main"]
+
+#: columns that identify a row of the store
+IDENTITY = ("method", "dataset", "profile", "seed", "variant")
+_REQUIRED = IDENTITY + ("R@1,IoU=0.5", "wsg_version", "commit", "device", "command")
+_TRAIN_SETTINGS = ("lr", "epochs", "batch_size", "protocol", "num_clips")
+RESULTS_DIR = Path("results")
+
+
+def _dataset_of(bench) -> str:
+    """The recipe dataset name of a benchmark (synthetic preset or real dataset)."""
+    config = getattr(bench, "config", None)
+    if config is not None and hasattr(config, "preset"):
+        return config.preset
+    return getattr(bench, "dataset", None) or bench.name
+
+
+def _variant_of(bench) -> str:
+    return "query-blind" if bench.splits["train"].attrs.get("control") == "query-blind" else "words"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset: str | None = None,
+        controls: bool = True, progress: bool = False, device: str | None = None,
+        checkpoint_dir: str | Path | None = None, command: str | None = None, **settings) -> pd.DataFrame:
+    """Train method ``key`` on ``bench`` once per seed and evaluate each run on the test split.
+
+    Args:
+        key: a method key (:func:`wsg.models.build`).
+        bench: a :class:`wsg.data.Benchmark` (or its :func:`wsg.controls.query_blind` copy).
+        seeds: one training run per seed; :func:`wsg.train.set_seed` runs *before* the model
+            is built, so each run depends on its seed only.
+        profile / dataset: which recipe (:func:`wsg.recipes.get`); default the current
+            profile and the benchmark's own dataset.
+        controls: also evaluate the swapped-query control and the event hit.
+        checkpoint_dir: per-seed checkpoints in ``<dir>/seed<k>`` (resumed if present).
+        command: the command line recorded with the rows (default ``sys.argv``).
+        **settings: ``lr``, ``epochs``, ``batch_size``, ``protocol`` override the recipe's
+            training settings; any other name is a model-config change (an ablation).
+
+    Returns:
+        one row per seed (index ``seed <k>``) with the identity columns, every test metric,
+        ``swapped R@1,...`` and ``event hit`` (with ``controls``), ``best_epoch``,
+        ``seconds``, ``parameters`` and provenance; then rows ``mean`` and ``std``
+        (sample std over seeds) of the numeric columns. :func:`per_seed` drops them.
+
+    Raises:
+        ValueError: an empty seed list.
+    """
+    from wsg import __version__, get_profile
+    from wsg.controls import swapped_queries
+    from wsg.metrics import event_hit, recall_at
+    from wsg.models import build
+    from wsg.recipes import get, model_config, train_config
+    from wsg.train import Trainer, choose_device, predict_all, set_seed
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("run: seeds is empty; give at least one seed (three or more for a comparison)")
+    prof = get_profile(profile)
+    recipe = get(key, dataset or _dataset_of(bench), prof.name)
+    train_changes = {k: settings.pop(k) for k in list(settings) if k in _TRAIN_SETTINGS}
+    recipe.update(train_changes)
+    rows = []
+    for seed in seeds:
+        set_seed(seed)  # before the model exists: initialisation is part of the seed
+        model = build(key, **model_config(recipe, bench, **settings))
+        ckpt = None if checkpoint_dir is None else str(Path(checkpoint_dir) / f"seed{seed}")
+        trainer = Trainer(model, train_config(recipe, seed=seed, progress=progress, device=device,
+                                              checkpoint_dir=ckpt))
+        t0 = time.perf_counter()
+        trainer.fit(bench.loader("train", recipe["batch_size"], seed=seed), bench.loader("val"))
+        seconds = time.perf_counter() - t0
+        pred = predict_all(model, bench.loader("test"), device=trainer.device)
+        row = {"method": key, "dataset": recipe["dataset"], "profile": prof.name, "seed": seed,
+               "variant": _variant_of(bench),
+               **recall_at(pred["moments"], pred["gt"], protocol=recipe["protocol"])}
+        if controls:
+            row["event hit"] = event_hit(pred["moments"], pred["gt"])
+            swapped = swapped_queries(bench, "test")
+            sw = predict_all(model, swapped.loader("test"), device=trainer.device)
+            row.update({f"swapped {k}": v for k, v in
+                        recall_at(sw["moments"], sw["gt"], protocol=recipe["protocol"]).items()})
+        row.update({"best_epoch": trainer.best_epoch, "epochs": recipe["epochs"], "seconds": round(seconds, 2),
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "protocol": recipe["protocol"], "settings": repr(settings) if settings else "",
+                    "wsg_version": __version__, "commit": _commit(),
+                    "device": str(choose_device(device)), "torch": torch.__version__,
+                    "command": command or " ".join(shlex.quote(a) for a in sys.argv)})
+        rows.append(row)
+    df = pd.DataFrame(rows, index=[f"seed {s}" for s in seeds])
+    return pd.concat([df, summary(df)])
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows ``mean`` and ``std`` (sample standard deviation, ddof=1) of the metric columns of per-seed rows."""
+    df = per_seed(df)
+    metrics = [c for c in df.columns if c.startswith(("R@", "mIoU", "swapped", "event hit"))
+               or c in ("best_epoch", "seconds")]
+    out = pd.DataFrame({"mean": df[metrics].mean(), "std": df[metrics].std(ddof=1)}).T
+    for col in ("method", "dataset", "profile", "variant"):
+        if col in df:
+            values = df[col].unique()
+            out[col] = values[0] if len(values) == 1 else "mixed"
+    return out
+
+
+def per_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-seed rows of a :func:`run` result (without ``mean``/``std``)."""
+    return df.drop(index=[i for i in ("mean", "std") if i in df.index])
+
+
+# ----------------------------------------------------------------------------- the store
+def store_path(dataset: str, profile: str, root: str | Path = RESULTS_DIR) -> Path:
+    """``<root>/<profile>-<dataset>.csv``."""
+    return Path(root) / f"{profile}-{dataset}.csv"
+
+
+def find_store(dataset: str, profile: str = "tiny") -> Path:
+    """The results file of ``dataset``/``profile``: under ``$WSG_RESULTS`` if set, else the first
+    ``results/`` folder in the working directory or above it (a chapter runs from ``notebooks/``)."""
+    import os
+
+    if os.environ.get("WSG_RESULTS"):
+        return store_path(dataset, profile, os.environ["WSG_RESULTS"])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / RESULTS_DIR).is_dir():
+            return store_path(dataset, profile, folder / RESULTS_DIR)
+    return store_path(dataset, profile, here / RESULTS_DIR)  # load_results explains how to make it
+
+
+def write_results(rows: pd.DataFrame, root: str | Path = RESULTS_DIR) -> list[Path]:
+    """Merge per-seed rows into the store (a row with the same identity is replaced).
+
+    Written atomically, one file per (profile, dataset).
+    """
+    rows = per_seed(rows).reset_index(drop=True)
+    rows["seed"] = rows["seed"].astype(int)
+    written = []
+    for (profile, dataset), part in rows.groupby(["profile", "dataset"]):
+        path = store_path(dataset, profile, root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=part.columns)
+        if len(old):
+            key_old = old[list(IDENTITY)].astype(str).agg("|".join, axis=1)
+            key_new = set(part[list(IDENTITY)].astype(str).agg("|".join, axis=1))
+            old = old[~key_old.isin(key_new)]
+        merged = pd.concat([old, part], ignore_index=True) if len(old) else part
+        merged = merged.sort_values(list(IDENTITY)).reset_index(drop=True)
+        tmp = path.with_suffix(".csv.tmp")
+        merged.to_csv(tmp, index=False)
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def load_results(path: str | Path, method: str | None = None, variant: str | None = None,
+                 check_version: bool = True) -> pd.DataFrame:
+    """Read a results file of the store, checked.
+
+    Args:
+        path: a CSV written by :func:`write_results` (or a directory plus
+            ``<profile>-<dataset>.csv``).
+        method / variant: keep only these rows.
+        check_version: refuse rows written by another wsg version.
+
+    Raises:
+        FileNotFoundError: the file does not exist (with the command that makes it).
+        ValueError: a required column is missing, or a row comes from another wsg
+            version (naming the file and the row).
+    """
+    from wsg import __version__
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such results file; produce it with "
+                                "`python -m wsg.experiments KEY ... --datasets D --profile P --seeds 0,1,2`")
+    df = pd.read_csv(path)
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not a results file of wsg.experiments: missing column(s) {missing}")
+    if check_version:
+        other = df.index[df["wsg_version"].astype(str) != __version__]
+        if len(other):
+            i = int(other[0])
+            raise ValueError(f"{path}, row {i + 2} ({df.loc[i, 'method']}, seed {df.loc[i, 'seed']}): written by "
+                             f"wsg {df.loc[i, 'wsg_version']}, this is wsg {__version__}; regenerate it with "
+                             f"its command: {df.loc[i, 'command']}")
+    if method is not None:
+        df = df[df["method"] == method]
+    if variant is not None:
+        df = df[df["variant"] == variant]
+    return df.reset_index(drop=True)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("--seeds is empty")
+    return seeds
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """``python -m wsg.experiments``: fill the results store (see the module docstring)."""
+    from wsg.controls import query_blind
+    from wsg.data import load_synthetic
+    from wsg.recipes import METHODS, SYNTHETIC
+
+    parser = argparse.ArgumentParser(prog="python -m wsg.experiments",
+                                     description="Train methods over seeds and write results/<profile>-<dataset>.csv.")
+    parser.add_argument("methods", nargs="+", choices=METHODS, help="method keys")
+    parser.add_argument("--datasets", nargs="+", default=["charades"], choices=SYNTHETIC,
+                        help="synthetic presets (real datasets: python -m wsg train)")
+    parser.add_argument("--profile", default="tiny", choices=["tiny", "full"], help="recipe and data size")
+    parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--blind", action="store_true", help="also train each method's query-blind variant")
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default results/)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (default 1: small tensors, and bit-reproducible rows)")
+    args = parser.parse_args(None if argv is None else list(argv))
+    torch.set_num_threads(args.threads)
+    command = "python -m wsg.experiments " + " ".join(shlex.quote(a) for a in
+                                                       (sys.argv[1:] if argv is None else list(argv)))
+    for dataset in args.datasets:
+        bench = load_synthetic(dataset, profile=args.profile)
+        for key in args.methods:
+            variants = [bench, query_blind(bench)] if args.blind else [bench]
+            for b in variants:
+                t0 = time.perf_counter()
+                df = run(key, b, args.seeds, profile=args.profile, device=args.device, command=command)
+                write_results(df, args.out)
+                mean = df.loc["mean"]
+                print(f"{dataset} {key} {_variant_of(b)}: R@1,IoU=0.5 {mean['R@1,IoU=0.5']:.1f} "
+                      f"± {df.loc['std', 'R@1,IoU=0.5']:.1f} over seeds {args.seeds} ({time.perf_counter() - t0:.0f} s)",
+                      flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
