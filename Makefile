@@ -9,7 +9,7 @@ export WSG_PROFILE ?= tiny
 SHELL  := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: test book unit notebooks book-check env clean
+.PHONY: test book unit notebooks book-check env clean browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 env: $(VENV)/.installed  ## create/refresh the virtual environment
 
-test: env  ## the whole suite: unit tests, every notebook under nbval, and the book's structure under -W
+test: env browser  ## the whole suite: unit tests, every notebook under nbval, and the book's structure under -W
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 	$(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
 	$(MAKE) book-check
@@ -37,11 +37,22 @@ notebooks: env  ## every chapter under nbval (executes them)
 book-check: env  ## the book's structure, references and links under -W, without executing (nbval does that)
 	rm -rf _build/check
 	$(BIN)/jupyter-book config sphinx . >/dev/null
-	$(BIN)/sphinx-build -W --keep-going -q -D nb_execution_mode=off . _build/check
+	PYTHONPATH=book/_ext $(BIN)/sphinx-build -W --keep-going -q -D nb_execution_mode=off . _build/check
 	rm -f conf.py
 
 book: env  ## the book with every chapter executed, in _build/html
 	$(BIN)/jupyter-book build . -W --keep-going
+
+# tests/test_site.py opens the built pages in headless Chromium: Debian's `chromium` package
+# (never a browser download). Installed here when missing and we may (root, apt-get); the
+# test fails when CI is set and no browser is found, and is skipped on a developer's machine.
+browser:  ## install headless Chromium for tests/test_site.py when it is missing
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	    || command -v google-chrome >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (Debian package) for tests/test_site.py"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "no chromium and no root to install it: tests/test_site.py will be skipped (or fail if CI is set)"; fi
 
 clean:
 	rm -rf _build .pytest_cache

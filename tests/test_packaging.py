@@ -1,4 +1,5 @@
 """The project's set-up files agree with each other."""
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -45,8 +46,6 @@ def test_ci_calls_the_readme_test_command():
 
 
 def test_every_notebook_is_in_the_toc_and_stored_without_outputs():
-    import json
-
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = {c["file"] for part in toc["parts"] for c in part["chapters"]}
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -58,3 +57,81 @@ def test_every_notebook_is_in_the_toc_and_stored_without_outputs():
         tags = [set(c.get("metadata", {}).get("tags", [])) for c in cells]
         assert any("parameters" in t for t in tags), f"{nb.name} has no parameters cell"
         assert any({"skip-execution", "nbval-skip"} <= t for t in tags), f"{nb.name}: Colab cell not tagged"
+
+
+def _install_spec() -> tuple[str, str]:
+    """(distribution name, the install requirement every instruction uses)."""
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    return name, f"{name} @ git+{repo}"
+
+
+def test_distribution_name_is_used_by_every_install_instruction():
+    import importlib.metadata
+
+    import wsg
+
+    name, spec = _install_spec()
+    assert name != "wsg", "`wsg` on PyPI is an unrelated project: the distribution needs its own name"
+    assert wsg.DISTRIBUTION == name  # what wsg.__version__ is read from
+    try:
+        installed = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        installed = None  # a source tree that is not installed
+    if installed is not None:
+        assert wsg.__version__ == installed
+    for doc in ("README.md", "book/how_to_run.md"):
+        assert f'pip install "{spec}"' in (ROOT / doc).read_text(), f"{doc} does not install {spec}"
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        colab = [c for c in cells if "nbval-skip" in c.get("metadata", {}).get("tags", [])
+                 and "pip install" in "".join(c["source"])]
+        assert len(colab) == 1, f"{nb.name}: {len(colab)} Colab set-up cells"
+        source = "".join(colab[0]["source"])
+        assert f'%pip install -q "{spec}"' in source, f"{nb.name}: Colab cell does not install {spec}"
+        assert "import wsg" in source
+
+
+def _workflow(name: str) -> tuple[dict, list[str]]:
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    runs = [step["run"].strip() for job in wf["jobs"].values() for step in job.get("steps", []) if "run" in step]
+    return wf, runs
+
+
+def _readme_commands() -> dict[str, str]:
+    """The README's two commands ("make test", "make book"), read from its first bash block."""
+    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    return {c.split()[-1]: c for c in commands}
+
+
+def test_workflows_run_the_readme_commands_like_ci():
+    readme = _readme_commands()
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#")]
+    assert readme["test"] in ci, ".ci/run does not run the README test command"
+
+    tests, runs = _workflow("tests.yml")
+    assert runs == [readme["test"]], f"tests.yml runs {runs}, the README says {readme['test']}"
+    on = tests.get("on", tests.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "push" in on and "pull_request" in on
+
+    book, runs = _workflow("book.yml")
+    assert runs[0] == readme["book"], f"book.yml builds with {runs[0]}, the README says {readme['book']}"
+    on = book.get("on", book.get(True))
+    assert on["push"]["branches"] == [yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["branch"]]
+    steps = [s for job in book["jobs"].values() for s in job["steps"]]
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert "actions/upload-pages-artifact" in uses and "actions/deploy-pages" in uses
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+
+    ci_data = re.search(r'WSG_DATA="\$\{WSG_DATA:-\$PWD/([^}]+)\}"', (ROOT / ".ci" / "run").read_text()).group(1)
+    for wf in (tests, book):
+        for job in wf["jobs"].values():
+            if "steps" not in job or not any("run" in s for s in job["steps"]):
+                continue
+            assert job["env"]["WSG_PROFILE"] == "tiny"
+            assert job["env"]["WSG_DATA"] == "${{ github.workspace }}/" + ci_data
+            cached = {s["with"]["path"] for s in job["steps"] if s.get("uses", "").startswith("actions/cache")}
+            assert cached == {".venv", ci_data}, f"caches {cached}: the environment and the synthetic data"

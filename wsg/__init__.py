@@ -13,8 +13,10 @@ The library behind the book. One module per concept:
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
+DISTRIBUTION = "wsg-book"  # the name on PyPI and in pyproject.toml; `wsg` there is an unrelated tool
+
 try:
-    __version__ = _version("wsg")
+    __version__ = _version(DISTRIBUTION)
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 

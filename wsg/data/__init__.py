@@ -2,10 +2,10 @@
 from wsg.data.annotations import read_annotations, split_validation
 from wsg.data.benchmark import Benchmark, load_benchmark, load_events, load_synthetic
 from wsg.data.dataset import EpochShuffle, GroundingDataset, collate, make_loader
-from wsg.data.features import FeatureStore, HDF5Features, NpyFeatures, open_features, resample
+from wsg.data.features import FeatureStore, HDF5Features, MissingFeaturesError, NpyFeatures, open_features, resample
 
 __all__ = [
     "read_annotations", "split_validation", "Benchmark", "load_benchmark", "load_synthetic", "load_events",
     "GroundingDataset", "EpochShuffle", "collate", "make_loader", "FeatureStore", "HDF5Features", "NpyFeatures",
-    "open_features", "resample",
+    "MissingFeaturesError", "open_features", "resample",
 ]

@@ -1,0 +1,52 @@
+"""Small HTML fixes for the book, found by looking at the built site in Chromium (tests/test_site.py).
+
+- Long code lines wrap inside the column instead of running off its right edge
+  (``static/wsg.css``; code blocks and cell inputs only, printed tables keep their alignment).
+- Each inline ``<script>`` appears once per page. With Sphinx 7.4, a body-only script that an
+  extension adds after the builder started (sphinx-thebe's ``const THEBE_JS_URL = ...``,
+  sphinx-togglebutton's selector) is registered once as filename ``None`` and once as ``''``,
+  so notebook pages got it twice and the browser reported
+  ``SyntaxError: Identifier 'THEBE_JS_URL' has already been declared`` on every chapter.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _script_key(js: Any) -> tuple:
+    """Identity of a script tag: its file (``None`` and ``''`` both mean inline) and attributes."""
+    filename = getattr(js, "filename", js) or ""
+    attributes = getattr(js, "attributes", {}) or {}
+    return (str(filename), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+
+
+def dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Drop repeated script tags from a page, keeping the first of each (order is preserved)."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen: set[tuple] = set()
+    unique = []
+    for js in scripts:
+        key = _script_key(js)
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique  # a new list: the builder's own list is left alone
+
+
+def add_static_path(app: Sphinx) -> None:
+    """Serve ``static/`` (the wrap rules) from every page."""
+    app.config.html_static_path.append(str(STATIC))
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("builder-inited", add_static_path)
+    app.connect("html-page-context", dedupe_scripts, priority=900)
+    app.add_css_file("wsg.css")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
