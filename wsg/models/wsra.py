@@ -64,6 +64,20 @@ Choices where the paper is ambiguous or wrong (each is a config field, tested):
   ``ins_weights="alpha"`` (default, as printed) uses Eq. 2's ``alpha``; ``"beta"``
   uses Eq. 4's ``beta`` (softmax over the batch's queries at that snippet). With
   ``"alpha"``, ``beta`` is computed and returned for inspection only.
+* **Eq. 3 is off by default (``w_bg = 0``; the paper's 0.1 is one argument away).**
+  Chosen on the validation split, three seeds, both synthetic presets
+  (``scripts/wsra_words_gain.py``, ``results/wsra_words_gain.csv``). With Eq. 11's
+  printed weights, the fore/background loss drove the attention *off* the events for
+  every query on the ActivityNet-like preset (64 clips, long videos) in 2 of 3 seeds:
+  the mean attention density on event snippets fell below uniform within two epochs,
+  R@1 fell below the untrained model's and true- and swapped-query R@1 were equal.
+  Training without Eq. 3 grounded in 3 of 3 seeds there; a short diagnostic run that
+  dropped Eq. 5 instead still failed. On the Charades-like preset the two settings tie
+  on validation.
+* **Eq. 6 never clips under the printed Eq. 2.** ``alpha_t <= e / (e + T - 1)`` (0.08 at
+  T = 32) and ``phi < 1``, so ``alpha * phi < m = 0.2``: every hinge argument is positive
+  and the loss is exactly ``T m + sum alpha_- phi_- - sum alpha_+ phi_+`` per pair. It
+  can clip only under a sharper attention (``temperature < 1`` or ``"logit"``).
 * **Eq. 6's negative** "t_-" is one sampled negative; we use *every* negative kept by
   top/last-K and average (lower variance, no randomness).
 * **Eq. 9's direction.** As printed, ``max(0, m + cos(u_f, v_f) - cos(u_b, v_f))`` is
@@ -86,7 +100,14 @@ Choices where the paper is ambiguous or wrong (each is a config field, tested):
   scored by the mean attention density inside it minus the mean outside it
   (``window_score="contrast"``, default); ``"inside"`` uses the mean inside only,
   which ties every window that lies within a high-attention region and so favours
-  short windows.
+  short windows. A window with no outside (the whole video) scores a contrast of 0
+  (see :func:`window_scores`).
+* **DiDeMo is not scored as the paper scores it.** The paper's DiDeMo "snippets" are
+  the 21 proposals themselves, each a feature (the proposal's pooled feature
+  concatenated with the video's global one), and it keeps the top-5 proposals by their
+  own attention weight. We keep one model for every dataset: Eq. 2 attends over the
+  resampled clips, and each of the 21 moments is ranked by the same window contrast
+  as any other window (:meth:`WSRA.rank_didemo`). No proposal feature is built.
 """
 from __future__ import annotations
 
@@ -122,6 +143,7 @@ __all__ = [
 ]
 
 _NEG = -1e9  # a finite "minus infinity" for masked logits (keeps softmax NaN-free)
+_NO_OUTSIDE = 1e-6  # a window leaving less than this (normalised) time outside has no outside
 
 
 @dataclass
@@ -152,7 +174,8 @@ class WSRAConfig:
         text_similarity: ``"bow"`` (bag-of-words counts) or ``"sentence"`` (detached GRU vectors).
         ins_weights: ``"alpha"`` (Eq. 2, printed) or ``"beta"`` (Eq. 4) in Eq. 6.
         w_bg / w_crov / w_vas / w_ins: Eq. 11's alpha, beta, gamma, delta (paper: 0.1,
-            0.1, 0.1, 1).
+            0.1, 0.1, 1). Default ``w_bg = 0``: chosen on validation (module docstring,
+            "Eq. 3 is off by default"); ``w_bg=0.1`` restores the paper's Eq. 11.
         candidates: ``"proportional"`` windows or the 21 ``"didemo"`` moments.
         window_fractions / window_overlap: the proportional windows (paper: 20-50 %, 80 %).
         window_score: ``"contrast"`` (inside minus outside) or ``"inside"``.
@@ -183,7 +206,7 @@ class WSRAConfig:
     crov_direction: str = "intended"
     text_similarity: str = "bow"
     ins_weights: str = "alpha"
-    w_bg: float = 0.1
+    w_bg: float = 0.0
     w_crov: float = 0.1
     w_vas: float = 0.1
     w_ins: float = 1.0
@@ -464,8 +487,16 @@ def window_scores(alpha: Tensor, mask: Tensor, windows: Tensor, mode: str = "con
     window ``[s, e]`` the mass inside is ``A = F(e) - F(s)`` with ``F`` the cumulative
     mass, interpolated linearly inside a snippet. ``mode="inside"`` scores
     ``A / (e - s)`` (mean density inside); ``mode="contrast"`` scores
-    ``A / (e - s) - (1 - A) / (1 - (e - s))`` (mean inside minus mean outside). Windows
-    of zero length score ``-1e9``.
+    ``A / (e - s) - B / (s + 1 - e)`` (mean inside minus mean outside), where the mass
+    outside, ``B = F(s) + F(1) - F(e)``, and the length outside, ``s + (1 - e)``, are
+    computed directly rather than as ``1 - A`` and ``1 - (e - s)``.
+
+    **A window with no outside** (``s + 1 - e < 1e-6``, e.g. the whole video, or the
+    DiDeMo candidate (0, 5) of a video of at most 30 s) has no mean outside: ``1 - A``
+    over ``1 - (e - s)`` is then rounding error over rounding error (scores of +-100 in
+    float32). We define its mean outside to equal its mean inside, so its contrast is
+    exactly 0, the score of *every* window under uniform attention: the whole video is
+    no evidence for or against itself. Windows of zero length score ``-1e9``.
 
     Args:
         alpha: ``[B, T]`` attention summing to 1 over the valid snippets.
@@ -488,17 +519,22 @@ def window_scores(alpha: Tensor, mask: Tensor, windows: Tensor, mode: str = "con
         i = idx.long()
         return cum.gather(1, i) + frac * alpha.gather(1, i)
 
+    if mode not in ("contrast", "inside"):
+        raise ValueError(f"mode must be 'contrast' or 'inside', got {mode!r}")
     s, e = windows[..., 0], windows[..., 1]
     length = e - s
-    inside = mass_before(e) - mass_before(s)
+    f_s, f_e = mass_before(s), mass_before(e)
+    inside = f_e - f_s
     ok = length > 1e-9
     mean_in = inside / length.clamp(min=1e-9)
     if mode == "inside":
-        score = mean_in
-    elif mode == "contrast":
-        score = mean_in - (1.0 - inside) / (1.0 - length).clamp(min=1e-9)
-    else:
-        raise ValueError(f"mode must be 'contrast' or 'inside', got {mode!r}")
+        return torch.where(ok, mean_in, torch.full_like(mean_in, -1e9))
+    total = cum[:, -1:]  # F(1): the whole mass (1 up to rounding)
+    out_len = s + (1.0 - e)
+    outside = f_s + (total - f_e)
+    empty = out_len < _NO_OUTSIDE
+    mean_out = torch.where(empty, mean_in, outside / out_len.clamp(min=_NO_OUTSIDE))
+    score = mean_in - mean_out
     return torch.where(ok, score, torch.full_like(score, -1e9))
 
 
@@ -635,6 +671,21 @@ class WSRA(GroundingModel):
         if c.candidates == "didemo":
             return didemo_windows(batch["duration"].double(), c.didemo_chunk, c.didemo_max_seconds).float()
         return self.windows
+
+    @torch.no_grad()
+    def candidates(self) -> Tensor:
+        """The candidate moments ``[K, 2]`` (normalised) that :meth:`predict` ranks.
+
+        The proportional windows (independent of the video), or, with
+        ``candidates="didemo"``, the 21 DiDeMo moments of a video of
+        ``didemo_max_seconds`` (30 s: six whole 5-s chunks); shorter videos clip the
+        later chunks (see :func:`didemo_windows`). WSRA has no boundary regression.
+        """
+        c = self.config
+        if c.candidates == "didemo":
+            full = torch.tensor([c.didemo_max_seconds], dtype=torch.float64)
+            return didemo_windows(full, c.didemo_chunk, c.didemo_max_seconds)[0].float().to(self.windows.device)
+        return self.windows.clone()
 
     @torch.no_grad()
     def rank_didemo(self, batch: dict) -> Tensor:
