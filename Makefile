@@ -40,8 +40,11 @@ book-check: env  ## the book's structure, references and links under -W, without
 	PYTHONPATH=book/_ext $(BIN)/sphinx-build -W --keep-going -q -D nb_execution_mode=off . _build/check
 	rm -f conf.py
 
+# TQDM_DISABLE: no live progress bars in the executed build. A static page cannot show them, and
+# every bar update is a widget message between kernel and client; on a loaded 2-core machine the
+# build once sat idle for 15 minutes in Chapter 3, each side waiting on the other (issue 13).
 book: env  ## the book with every chapter executed, in _build/html
-	$(BIN)/jupyter-book build . -W --keep-going
+	TQDM_DISABLE=1 $(BIN)/jupyter-book build . -W --keep-going
 
 # tests/test_site.py opens the built pages in headless Chromium: Debian's `chromium` package
 # (never a browser download). Installed here when missing and we may (root, apt-get); the

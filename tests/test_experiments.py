@@ -75,3 +75,45 @@ def test_a_stored_row_reproduces_exactly():
     assert len(metrics) >= 15
     for c in metrics + ["best_epoch"]:
         assert again[c] == pytest.approx(stored[c], abs=1e-9), c
+
+
+def test_strong_bar_reads_the_store_and_applies_both_conditions(small_bench, tmp_path):
+    from wsg.baselines import blind_baselines
+    from wsg.experiments import strong_bar
+    from wsg.proposals import all_spans
+
+    spans, valid = all_spans(small_bench.num_clips)
+    events = blind_baselines(small_bench, "test").loc["events", "R@1,IoU=0.5"]
+    rows = []
+    for seed, (true, swapped, blind) in enumerate([(events + 20, 5.0, events), (events + 24, 6.0, events - 2),
+                                                   (events + 22, 7.0, events + 1)]):
+        metrics = {"R@1,IoU=0.5": true, "mIoU": 40.0, "swapped R@1,IoU=0.5": swapped, "swapped mIoU": 10.0,
+                   "protocol": "2d-tan"}
+        rows.append(_row(seed=seed, method="marn", **metrics))
+        rows.append(_row(seed=seed, method="marn", variant="query-blind",
+                         **{**metrics, "R@1,IoU=0.5": blind}))
+    write_results(pd.DataFrame(rows), tmp_path)
+    table, verdict = strong_bar("marn", small_bench, spans[valid], path=store_path("charades", "tiny", tmp_path))
+    assert list(table.index)[:3] == ["MARN (3 seeds)", "swapped query (3 seeds)", "query-blind MARN (3 seeds)"]
+    assert table.iloc[0]["R@1,IoU=0.5"] == pytest.approx(events + 22) and table.iloc[0]["± R@1,IoU=0.5"] == 2.0
+    assert verdict["passes"] and verdict["seeds"] == [0, 1, 2]
+    assert verdict["swapped_ratio"] == pytest.approx(6.0 / (events + 22))
+    # a method whose answer does not move with the query fails the words condition
+    for r in rows:
+        if r["variant"] == "words":
+            r["swapped R@1,IoU=0.5"] = r["R@1,IoU=0.5"] - 1
+    write_results(pd.DataFrame(rows), tmp_path)
+    _, verdict = strong_bar("marn", small_bench, spans[valid], path=store_path("charades", "tiny", tmp_path))
+    assert verdict["beats_blind"] and not verdict["words_read"] and not verdict["passes"]
+
+
+def test_benchmark_reports_speed_and_memory(small_bench, tmp_path):
+    from wsg.bench import benchmark
+
+    df = benchmark(["wsra"], epochs=2, out=tmp_path / "bench.csv", command="test", data=small_bench)
+    row = df.iloc[0]
+    assert row["s/epoch"] > 0 and row["queries/s"] > 0 and 0 < row["forward %"] < 100
+    assert row["peak MiB"] > 0 and row["parameters"] > 1000 and row["eval s"] > 0
+    assert len(pd.read_csv(tmp_path / "bench.csv")) == 1
+    with pytest.raises(ValueError, match="at least 2"):
+        benchmark(["wsra"], epochs=1, out=None)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-__all__ = ["run", "summary", "per_seed", "load_results", "store_path", "find_store", "write_results", "IDENTITY",
+__all__ = ["run", "summary", "per_seed", "load_results", "store_path", "find_store", "write_results", "strong_bar", "IDENTITY",
            "main"]
 
 #: columns that identify a row of the store
@@ -51,14 +50,6 @@ def _dataset_of(bench) -> str:
 
 def _variant_of(bench) -> str:
     return "query-blind" if bench.splits["train"].attrs.get("control") == "query-blind" else "words"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset: str | None = None,
@@ -89,6 +80,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         ValueError: an empty seed list.
     """
     from wsg import __version__, get_profile
+    from wsg.cli import git_commit
     from wsg.controls import swapped_queries
     from wsg.metrics import event_hit, recall_at
     from wsg.models import build
@@ -125,7 +117,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         row.update({"best_epoch": trainer.best_epoch, "epochs": recipe["epochs"], "seconds": round(seconds, 2),
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "protocol": recipe["protocol"], "settings": repr(settings) if settings else "",
-                    "wsg_version": __version__, "commit": _commit(),
+                    "wsg_version": __version__, "commit": git_commit() or "unknown",
                     "device": str(choose_device(device)), "torch": torch.__version__,
                     "command": command or " ".join(shlex.quote(a) for a in sys.argv)})
         rows.append(row)
@@ -233,6 +225,57 @@ def load_results(path: str | Path, method: str | None = None, variant: str | Non
     if variant is not None:
         df = df[df["variant"] == variant]
     return df.reset_index(drop=True)
+
+
+def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: str = "tiny",
+               path: str | Path | None = None, metric: str = "R@1,IoU=0.5") -> tuple[pd.DataFrame, dict]:
+    """The book's bar for a weak method, from the results store's multi-seed runs.
+
+    Rows: the method, its swapped-query control and its query-blind variant (means over
+    the stored seeds, with ``±`` std columns), and the blind rows of ``bench``'s test
+    split (events chance; random and prior over ``candidates``, the method's own).
+    The bar: the method's mean ``metric`` above the best query-blind control (events,
+    its query-blind variant, the candidate-matched prior) **and** its swapped-query R@1
+    at most a third of its true-query R@1.
+
+    Returns:
+        ``(table, verdict)``; ``verdict`` has ``best_blind`` (name, value), ``beats_blind``,
+        ``swapped_ratio``, ``words_read`` (ratio <= 1/3), ``passes``, ``seeds`` and the
+        noise (``std``) of the method's metric.
+    """
+    from wsg.baselines import blind_baselines
+
+    df = load_results(path or find_store(dataset, profile), method=key)
+    if df.empty:
+        raise ValueError(f"no stored runs of {key!r} for {dataset}/{profile}; "
+                         f"run `python -m wsg.experiments {key} --datasets {dataset} --profile {profile} --blind`")
+    words, blind = df[df.variant == "words"], df[df.variant == "query-blind"]
+    metrics = [c for c in df.columns if c.startswith(("R@", "mIoU"))]
+    label = key.upper()
+    rows = {f"{label} ({len(words)} seeds)": (words[metrics].mean(), words[metrics].std(ddof=1)),
+            f"swapped query ({len(words)} seeds)": (
+                words[[f"swapped {m}" for m in metrics]].set_axis(metrics, axis=1).mean(),
+                words[[f"swapped {m}" for m in metrics]].set_axis(metrics, axis=1).std(ddof=1))}
+    if len(blind):
+        rows[f"query-blind {label} ({len(blind)} seeds)"] = (blind[metrics].mean(), blind[metrics].std(ddof=1))
+    table = pd.DataFrame({k: v[0] for k, v in rows.items()}).T
+    std = pd.DataFrame({k: v[1] for k, v in rows.items()}).T
+    ctl = blind_baselines(bench, "test", protocol=str(words["protocol"].iloc[0]), candidates=candidates)
+    for row, name in (("events", "events"), ("random", "random (own candidates)"), ("prior", "prior (own candidates)")):
+        table.loc[name] = ctl.loc[row, metrics]
+    table[f"± {metric}"] = std[metric]
+    blind_names = ["events", "prior (own candidates)"] + [n for n in table.index if n.startswith("query-blind")]
+    best = table.loc[blind_names, metric].idxmax()
+    mean = table.iloc[0][metric]
+    swapped = table.iloc[1][metric]
+    verdict = {"best_blind": (best, float(table.loc[best, metric])), "mean": float(mean),
+               "std": float(std.iloc[0][metric]), "beats_blind": bool(mean > table.loc[best, metric]),
+               "swapped_ratio": float(swapped / mean) if mean > 0 else float("inf"),
+               "seeds": sorted(words["seed"].tolist())}
+    verdict["words_read"] = verdict["swapped_ratio"] <= 1 / 3
+    verdict["passes"] = verdict["beats_blind"] and verdict["words_read"]
+    table.index.name = f"test, {words['protocol'].iloc[0]}, {dataset}/{profile}"
+    return table, verdict
 
 
 def _seeds(text: str) -> list[int]:

@@ -140,6 +140,9 @@ class TrainConfig:
         log_every: steps between host synchronisations on an accelerator (the running loss
             sums stay on the device; the non-finite check runs at each of them). On CPU every
             step is checked, which costs nothing there.
+        time_steps: accumulate the seconds of forward+loss and of backward+step in
+            ``Trainer.step_seconds`` (synchronising the device twice a step: for the
+            benchmark, not for training).
     """
 
     epochs: int = 10
@@ -156,10 +159,12 @@ class TrainConfig:
     allow_config_change: bool = False
     progress: bool = True
     log_every: int = 50
+    time_steps: bool = False
 
 
 # Settings that may differ between a run and its resumption without changing its result.
-_RESUMABLE_FIELDS = {"epochs", "device", "checkpoint_dir", "allow_config_change", "progress", "log_every"}
+_RESUMABLE_FIELDS = {"epochs", "device", "checkpoint_dir", "allow_config_change", "progress", "log_every",
+                     "time_steps"}
 
 
 class Trainer:
@@ -200,6 +205,7 @@ class Trainer:
         self.best_score = -math.inf
         self.best_state: dict | None = None
         self.last_state: dict | None = None  # where a later fit() call continues from
+        self.step_seconds = {"forward": 0.0, "backward": 0.0}  # filled when config.time_steps
         self.epoch = 0
 
     # ----------------------------------------------------------------- checkpoints
@@ -281,13 +287,16 @@ class Trainer:
         n = 0
         # mininterval: at most one widget update per second, so notebooks (and nbval,
         # which gives up after 5 s without a kernel message) are not flooded.
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.config.progress,
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self.show_progress,
                    mininterval=1.0)
+        timing = self.config.time_steps
         for step, batch in enumerate(bar):
             batch = to_device(training_view(self.model, batch), self.device)
+            t0 = self._clock() if timing else 0.0
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 out = (self.ddp or self.model)(batch)
                 loss, parts = self.model.loss(batch, out)
+            t1 = self._clock() if timing else 0.0
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if self.config.grad_clip:
@@ -295,6 +304,10 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if timing:
+                t2 = self._clock()
+                self.step_seconds["forward"] += t1 - t0
+                self.step_seconds["backward"] += t2 - t1
             n += 1
             for k, v in {"loss": loss.detach(), **parts}.items():
                 v = torch.as_tensor(v, device=self.device).detach().float()
@@ -319,6 +332,17 @@ class Trainer:
             raise FloatingPointError(f"{type(self.model).__name__}: non-finite loss in epoch {self.epoch + 1} "
                                      f"(terms {means}); lower the learning rate or check the inputs")
         return means
+
+    @property
+    def show_progress(self) -> bool:
+        """``config.progress``, unless ``TQDM_DISABLE`` is set (the executed book build sets it:
+        a static page cannot show a live bar, and each bar update is a kernel message)."""
+        return self.config.progress and os.environ.get("TQDM_DISABLE", "").lower() not in ("1", "true", "yes")
+
+    def _clock(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _sharded(self, loader: DataLoader) -> DataLoader:
         """This process's share of a training loader (cached, so ``set_epoch`` persists)."""
@@ -345,7 +369,7 @@ class Trainer:
             self.load(last)
         elif self.last_state is not None:  # a second fit() continues from the last epoch, not the best
             self.model.load_state_dict(self.last_state)
-        for _ in tqdm(range(self.epoch, epochs), desc="training", disable=not self.config.progress,
+        for _ in tqdm(range(self.epoch, epochs), desc="training", disable=not self.show_progress,
                       initial=self.epoch, total=epochs, mininterval=1.0):
             t0 = time.perf_counter()
             row = {"epoch": self.epoch + 1, **self.train_epoch(train_loader)}

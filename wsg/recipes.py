@@ -1,0 +1,358 @@
+"""Recipes: every method's hyper-parameters per dataset and profile, in one place.
+
+A recipe is what a chapter, Chapter 6's comparison and the command line need to train
+one method on one dataset::
+
+    recipe = wsg.recipes.get("fian", "activitynet-captions", "full")
+    bench = wsg.data.load_benchmark("activitynet-captions", root, features, num_clips=recipe["num_clips"])
+    model = wsg.models.build("fian", **wsg.recipes.model_config(recipe, bench))
+    trainer = Trainer(model, wsg.recipes.train_config(recipe, seed=0))
+
+``get`` returns a plain dict:
+
+=============== ===========================================================================
+``model``       config overrides for :func:`wsg.models.build` (the data fields
+                ``vocab_size``, ``video_dim``, ``num_clips`` come from the benchmark)
+``lr``          AdamW learning rate
+``epochs``      training epochs (the best epoch is then selected on the validation split)
+``batch_size``  training batch size
+``num_clips``   clips per video the benchmark resamples to (``None``: the loader's default)
+``protocol``    evaluation protocol of :func:`wsg.metrics.recall_at`
+``sources``     for every value above (model fields as ``"model.<name>"``): where it comes
+                from -- ``"paper (<where>)"``, ``"ours (<why>)"`` or ``"tuned on validation"``
+=============== ===========================================================================
+
+**Datasets.** ``"charades"`` and ``"activitynet"`` are the synthetic presets
+(:func:`wsg.data.load_synthetic`); ``"charades-sta"``, ``"activitynet-captions"``,
+``"tacos"`` and ``"didemo"`` are the real benchmarks (:func:`wsg.data.load_benchmark`).
+**Profiles.** ``"tiny"`` (CPU, minutes) and ``"full"`` (GPU). The synthetic recipes are
+the settings the chapters use. A real-data recipe takes the paper's values where the
+paper gives them for that dataset; its ``tiny`` profile keeps the dataset's structure
+(clips, windows, strides, heads, loss weights) with the tiny widths, for smoke runs on
+a CPU. Every value is defined once, here.
+
+Word vectors: the papers use 300-d GloVe; the recipes keep ``word_dim=300`` in ``full``
+and learn the embeddings unless a GloVe file is given to the model (a separate option).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+METHODS = ("marn", "wsra", "vlanet", "fsan", "fian")
+SYNTHETIC = ("charades", "activitynet")
+REAL = ("charades-sta", "activitynet-captions", "tacos", "didemo")
+DATASETS = SYNTHETIC + REAL
+PROFILES = ("tiny", "full")
+#: recipe entries that are not model-config fields
+TRAIN_FIELDS = ("lr", "epochs", "batch_size", "num_clips", "protocol")
+
+OURS = "ours"
+CHAPTER = "ours (the method's chapter, synthetic data)"
+NOT_GIVEN = "ours (the paper does not give it)"
+Spec = dict[str, tuple[Any, str]]  # name -> (value, source); model fields are prefixed "model."
+
+
+def _m(source: str, **fields) -> Spec:
+    """Model fields with one source."""
+    return {f"model.{k}": (v, source) for k, v in fields.items()}
+
+
+def _t(source: str, **fields) -> Spec:
+    """Training/data fields with one source."""
+    return {k: (v, source) for k, v in fields.items()}
+
+
+_WSRA_BG = ("tuned on validation (Chapter 3: Eq. 3 off, three seeds, both presets; "
+            "the paper's Eq. 11 has w_bg = 0.1)")
+
+# ------------------------------------------------------------------ synthetic (the chapters)
+# Base recipes on the synthetic Charades-like preset; "activitynet" differs only where listed
+# in _SYNTHETIC_ANET. Values are those the chapters used before this module existed.
+_SYNTHETIC: dict[str, dict[str, Spec]] = {
+    "marn": {
+        "tiny": {**_m(CHAPTER, reduction=4, proposal_dim=64, attention_dim=64, query_dim=64, word_dim=64,
+                      decoder_dim=64),
+                 **_m("paper (MARN Sec. 4.2: N = 4)", num_points=4),
+                 **_m("paper (MARN Sec. 4.2: 0.1 on Charades-STA)", epsilon=0.1),
+                 **_t(CHAPTER, lr=3e-3, epochs=16, batch_size=32)},
+        "full": {**_m(CHAPTER, reduction=2, proposal_dim=256, attention_dim=256, query_dim=256,
+                      decoder_dim=256),
+                 **_m("paper (MARN Sec. 4.2: 300-d GloVe; learned here)", word_dim=300),
+                 **_m("paper (MARN Sec. 4.2: N = 4)", num_points=4),
+                 **_m("paper (MARN Sec. 4.2: 0.1 on Charades-STA)", epsilon=0.1),
+                 **_t(CHAPTER, lr=1e-3, epochs=40, batch_size=32)},
+    },
+    "wsra": {
+        "tiny": {**_m(CHAPTER, word_dim=64, text_hidden=64, hidden=128, phi_hidden=64),
+                 **_m(_WSRA_BG, w_bg=0.0),
+                 **_t(CHAPTER + "; the paper's 1e-4 learns too slowly in a short run", lr=1e-3),
+                 **_t(CHAPTER, epochs=12, batch_size=32)},
+        "full": {**_m(CHAPTER, word_dim=300, text_hidden=256, hidden=256, phi_hidden=256),
+                 **_m(_WSRA_BG, w_bg=0.0),
+                 **_t(CHAPTER + "; the paper's 1e-4 learns too slowly in a short run", lr=1e-3),
+                 **_t(CHAPTER, epochs=30, batch_size=64)},
+    },
+    "vlanet": {
+        "tiny": {**_m(CHAPTER, word_dim=64, hidden=64, dim=64), **_t(CHAPTER, lr=1e-3, epochs=10, batch_size=32)},
+        "full": {**_m(CHAPTER, word_dim=300, hidden=256, dim=256), **_t(CHAPTER, lr=1e-3, epochs=30, batch_size=64)},
+    },
+    "fsan": {
+        "tiny": {**_m(CHAPTER, word_dim=64, d_model=64, heads=4, layers=1),
+                 **_t(CHAPTER, lr=1e-3, epochs=10, batch_size=32)},
+        "full": {**_m("paper (FSAN Sec. 4.2: 512 hidden, 6 ICIM layers)", d_model=512, layers=6),
+                 **_m("paper (FSAN Sec. 3.1: GloVe; learned here)", word_dim=300),
+                 **_m(NOT_GIVEN, heads=8),
+                 **_t("paper (FSAN Sec. 4.2)", lr=1e-4),
+                 **_t(CHAPTER, epochs=30, batch_size=64)},
+    },
+    "fian": {
+        "tiny": {**_m(CHAPTER, word_dim=64, hidden=64),
+                 **_m("paper (FIAN Sec. 4.2: 4 heads on Charades-STA)", heads=4),
+                 **_t(CHAPTER + "; larger than the paper's 4e-4 for a short run", lr=2e-3),
+                 **_t(CHAPTER, epochs=15),
+                 **_t("paper (FIAN Sec. 4.2: 64 on Charades-STA)", batch_size=64)},
+        "full": {**_m("paper (FIAN Sec. 4.2: every BiGRU 512 wide)", hidden=512),
+                 **_m("paper (FIAN Sec. 3.2: 300-d GloVe; learned here)", word_dim=300),
+                 **_m("paper (FIAN Sec. 4.2: 4 heads on Charades-STA)", heads=4),
+                 **_t("paper (FIAN Sec. 4.2: 4e-4 on Charades-STA)", lr=4e-4),
+                 **_t(CHAPTER, epochs=40),
+                 **_t("paper (FIAN Sec. 4.2: 64 on Charades-STA)", batch_size=64)},
+    },
+}
+_SYNTHETIC_ANET: dict[str, Spec] = {
+    "marn": _m("paper (MARN Sec. 4.2: 0.3 on ActivityNet Captions)", epsilon=0.3),
+}
+
+# ------------------------------------------------------------------ real data
+_STRUCTURE = "structure (all profiles)"
+_GLOVE = "paper (300-d GloVe; learned unless a GloVe file is given)"
+_FULL_EPOCHS = "ours (the paper does not give it; the best epoch is selected on validation)"
+
+# Per method and dataset: settings that shape the model to the dataset (every profile) ...
+_REAL_STRUCTURE: dict[str, dict[str, Spec]] = {
+    "marn": {
+        "charades-sta": {**_t("paper (MARN Sec. 4.2: T = 32)", num_clips=32),
+                         **_m("paper (MARN Sec. 4.2: six scales in [6, 12], read as 6..11)", scales=tuple(range(6, 12))),
+                         **_m("paper (MARN Sec. 4.2)", epsilon=0.1, num_points=4),
+                         **_m("paper (MARN Sec. 4.2: r = 8; 1024-d I3D -> 128 channels)", reduction=8)},
+        "activitynet-captions": {
+            **_t("paper (MARN Sec. 4.2: T = 128)", num_clips=128),
+            **_m("paper (MARN Sec. 4.2: 64 scales; read as 1..64 clips, ours)", scales=tuple(range(1, 65))),
+            **_m("paper (MARN Sec. 4.2: dynamic stride s/4)", stride_fraction=0.25),
+            **_m("paper (MARN Sec. 4.2: 0.3 on ActivityNet Captions)", epsilon=0.3),
+            **_m("paper (MARN Sec. 4.2)", num_points=4),
+            **_m("ours (the paper's r = 32 is for 4096-d C3D: 128 channels; the common 500-d PCA C3D "
+                 "features take r = 4: 125 channels)", reduction=4)},
+        "tacos": {**_t("ours (long videos, as MARN's ActivityNet setting)", num_clips=128),
+                  **_m("ours (TACoS moments are short: 1..32 of 128 clips)", scales=tuple(range(1, 33))),
+                  **_m("ours (MARN's ActivityNet sparse stride)", stride_fraction=0.25),
+                  **_m("ours (MARN's Charades value; TACoS is not in the paper)", epsilon=0.1),
+                  **_m("paper (MARN Sec. 4.2)", num_points=4),
+                  **_m("ours (4096-d C3D as in MARN's ActivityNet setting: r = 32, 128 channels)", reduction=32)},
+        "didemo": {**_t("ours (6 five-second chunks: the map is then exactly the 21 DiDeMo moments)", num_clips=6),
+                   **_m("ours (1..6 chunks)", scales=tuple(range(1, 7))),
+                   **_m("ours (MARN's Charades value; DiDeMo is not in the paper)", epsilon=0.1),
+                   **_m("paper (MARN Sec. 4.2)", num_points=4),
+                   **_m("ours (4096-d VGG: r = 32, 128 channels as in the paper's settings)", reduction=32)},
+    },
+    "wsra": {
+        "charades-sta": {**_t("ours", num_clips=32),
+                         **_m("paper (WSRA Sec. 4.2: windows of 20-50 % of the video, 80 % overlap)",
+                              candidates="proportional", window_fractions=(0.2, 0.3, 0.4, 0.5), window_overlap=0.8),
+                         **_m("ours (the paper's DiDeMo weights; its Charades-STA weights are in an "
+                              "unavailable supplement)", w_bg=0.1, w_crov=0.1, w_vas=0.1, w_ins=1.0)},
+        "activitynet-captions": {**_t("ours", num_clips=64),
+                                 **_m("ours (WSRA's Charades-STA windows; ActivityNet is not in the paper)",
+                                      candidates="proportional", window_fractions=(0.2, 0.3, 0.4, 0.5),
+                                      window_overlap=0.8),
+                                 **_m("ours (the paper's DiDeMo weights)", w_bg=0.1, w_crov=0.1, w_vas=0.1, w_ins=1.0)},
+        "tacos": {**_t("ours", num_clips=128),
+                  **_m("ours (short TACoS moments; TACoS is not in the paper)", candidates="proportional",
+                       window_fractions=(0.05, 0.1, 0.2, 0.3), window_overlap=0.8),
+                  **_m("ours (the paper's DiDeMo weights)", w_bg=0.1, w_crov=0.1, w_vas=0.1, w_ins=1.0)},
+        "didemo": {**_t("ours (one clip per 5-second chunk)", num_clips=6),
+                   **_m("paper (WSRA Sec. 4.1: the 21 DiDeMo moments)", candidates="didemo"),
+                   **_m("paper (WSRA Sec. 4.1: delta = 1, alpha = lambda = gamma = 0.1)",
+                        w_bg=0.1, w_crov=0.1, w_vas=0.1, w_ins=1.0),
+                   **_m("paper (WSRA Fig. 5: top K = 3, last K = 2 at batch 42)", top_k=3, last_k=2, k_batch=42)},
+    },
+    "vlanet": {
+        "charades-sta": {**_t("ours", num_clips=32),
+                         **_m("paper (VLANet Table 3: windows 176/208/240 frames, stride 8)",
+                              window_frames=(176.0, 208.0, 240.0), stride_frames=8.0)},
+        "activitynet-captions": {**_t("ours", num_clips=64),
+                                 **_m("ours (VLANet's Charades-STA windows as fractions of the video)",
+                                      window_frames=(176.0, 208.0, 240.0), stride_frames=8.0)},
+        "tacos": {**_t("ours", num_clips=128),
+                  **_m("ours (VLANet's Charades-STA windows as fractions of the video)",
+                       window_frames=(176.0, 208.0, 240.0), stride_frames=8.0)},
+        "didemo": {**_t("ours (one clip per 5-second chunk)", num_clips=6),
+                   **_m("paper (VLANet Sec. 4: the 21 DiDeMo moments)", candidates="didemo")},
+    },
+    "fsan": {
+        "charades-sta": {**_t("ours", num_clips=32)},
+        "activitynet-captions": {**_t("ours", num_clips=64)},
+        "tacos": {**_t("ours", num_clips=128)},
+        "didemo": {**_t("ours (6 chunks: FSAN's spans are then the 21 DiDeMo moments)", num_clips=6)},
+    },
+    "fian": {
+        "charades-sta": {**_t("paper (FIAN Sec. 4.2: 64 clips)", num_clips=64),
+                         **_m("paper (FIAN Sec. 4.2: kernels 16/24/32/40 of 64, stride 1/8)",
+                              window_fractions=(0.25, 0.375, 0.5, 0.625), stride_fraction=0.125),
+                         **_m("paper (FIAN Sec. 4.2)", alpha=0.005, heads=4, tau=0.55)},
+        "activitynet-captions": {
+            **_t("paper (FIAN Sec. 4.2: 200 clips)", num_clips=200),
+            **_m("paper (FIAN Sec. 4.2: kernels 16..192, stride 1/4)",
+                 window_sizes=(16, 32, 64, 96, 128, 160, 192), stride_fraction=0.25),
+            **_m("paper (FIAN Sec. 4.2)", alpha=0.001, heads=8, tau=0.55)},
+        "tacos": {**_t("paper (FIAN Sec. 4.2: 200 clips)", num_clips=200),
+                  **_m("paper (FIAN Sec. 4.2: kernels 8/16/32/64, stride 1/8)",
+                       window_sizes=(8, 16, 32, 64), stride_fraction=0.125),
+                  **_m("paper (FIAN Sec. 4.2)", alpha=0.005, heads=8, tau=0.55)},
+        "didemo": {**_t("ours (one clip per 5-second chunk; DiDeMo is not in the paper)", num_clips=6),
+                   **_m("ours (every span of 1..6 chunks: the 21 DiDeMo moments)",
+                        window_sizes=(1, 2, 3, 4, 5, 6), stride_fraction=None),
+                   **_m("ours (FIAN's Charades-STA values)", alpha=0.005, heads=4, tau=0.55)},
+    },
+}
+
+# ... and the training settings and widths of the full profile (tiny keeps the synthetic tiny ones).
+_REAL_FULL: dict[str, dict[str, Spec]] = {
+    "marn": {
+        "*": {**_m(NOT_GIVEN + "; MARNConfig defaults", proposal_dim=512, query_dim=512, attention_dim=512,
+                   decoder_dim=512),
+              **_m(_GLOVE, word_dim=300), **_t(NOT_GIVEN, lr=1e-3, batch_size=32), **_t(_FULL_EPOCHS, epochs=30)},
+    },
+    "wsra": {
+        "*": {**_m(NOT_GIVEN + "; WSRAConfig defaults", text_hidden=256, hidden=256, phi_hidden=256),
+              **_m(_GLOVE + "; the paper uses GPT-2 sentence features", word_dim=300),
+              **_t("paper (WSRA Sec. 3.5: Adam at 1e-4)", lr=1e-4),
+              **_t("paper (WSRA Fig. 5: batch 42)", batch_size=42), **_t(_FULL_EPOCHS, epochs=30)},
+    },
+    "vlanet": {
+        "*": {**_m(NOT_GIVEN + "; VLANetConfig defaults", hidden=256, dim=256), **_m(_GLOVE, word_dim=300),
+              **_t(NOT_GIVEN, lr=1e-3, batch_size=64), **_t(_FULL_EPOCHS, epochs=30)},
+    },
+    "fsan": {
+        "*": {**_m("paper (FSAN Sec. 4.2: 512 hidden, 6 ICIM layers, dropout 0.1)", d_model=512, layers=6,
+                   dropout=0.1),
+              **_m("paper (FSAN Sec. 4.2: loss weights 1/3)", lambdas=(1 / 3, 1 / 3, 1 / 3)),
+              **_m(NOT_GIVEN, heads=8), **_m(_GLOVE, word_dim=300),
+              **_t("paper (FSAN Sec. 4.2: Adam at 1e-4, batch 128)", lr=1e-4, batch_size=128),
+              **_t(_FULL_EPOCHS, epochs=30)},
+    },
+    "fian": {
+        "*": {**_m("paper (FIAN Sec. 4.2: every BiGRU 512 wide)", hidden=512), **_m(_GLOVE, word_dim=300),
+              **_t(_FULL_EPOCHS, epochs=40)},
+        "charades-sta": _t("paper (FIAN Sec. 4.2)", lr=4e-4, batch_size=64),
+        "activitynet-captions": _t("paper (FIAN Sec. 4.2)", lr=8e-4, batch_size=128),
+        "tacos": _t("paper (FIAN Sec. 4.2)", lr=4e-4, batch_size=64),
+        "didemo": _t("ours (FIAN's Charades-STA values)", lr=4e-4, batch_size=64),
+    },
+}
+_REAL_TINY_EPOCHS = "ours (a CPU smoke run on real data)"
+
+
+def _check(key: str, dataset: str, profile) -> tuple[str, str, str]:
+    key = str(key).strip().lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown method {key!r}; known: {', '.join(METHODS)}")
+    dataset = str(dataset).strip().lower()
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)} "
+                         f"(synthetic presets: {', '.join(SYNTHETIC)}; real: {', '.join(REAL)})")
+    name = getattr(profile, "name", profile)  # a wsg.Profile or its name
+    name = str(name).strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    return key, dataset, name
+
+
+def get(key: str, dataset: str = "charades", profile="tiny") -> dict:
+    """The recipe of method ``key`` on ``dataset`` in ``profile`` (see the module docstring).
+
+    Args:
+        key: one of :data:`METHODS`.
+        dataset: one of :data:`DATASETS` (synthetic presets or real benchmarks).
+        profile: ``"tiny"``, ``"full"`` or a :class:`wsg.Profile`.
+
+    Returns:
+        A fresh dict (safe to modify): ``model``, ``lr``, ``epochs``, ``batch_size``,
+        ``num_clips``, ``protocol``, ``sources``, plus ``key``, ``dataset``, ``profile``.
+
+    Raises:
+        ValueError: unknown method, dataset or profile (the message lists the known ones).
+    """
+    key, dataset, profile = _check(key, dataset, profile)
+    spec: Spec = {"num_clips": (None, "ours (the loader's default: 32 Charades-like, 64 ActivityNet-like)"),
+                  "protocol": ("2d-tan", "ours (the book's default protocol; see book/evaluation_protocols.md)")}
+    if dataset in SYNTHETIC:
+        spec.update(_SYNTHETIC[key][profile])
+        if dataset == "activitynet":
+            spec.update(_SYNTHETIC_ANET.get(key, {}))
+    else:
+        spec.update(_SYNTHETIC[key]["tiny"])  # the tiny widths; replaced below in full
+        if profile == "tiny":
+            spec["epochs"] = (3, _REAL_TINY_EPOCHS)
+        else:
+            spec.update(_REAL_FULL[key].get("*", {}))
+            spec.update(_REAL_FULL[key].get(dataset, {}))
+        spec.update(_REAL_STRUCTURE[key][dataset])
+    recipe: dict = {"key": key, "dataset": dataset, "profile": profile, "model": {}, "sources": {}}
+    for name, (value, source) in spec.items():
+        if name.startswith("model."):
+            recipe["model"][name[len("model."):]] = copy.deepcopy(value)
+        else:
+            recipe[name] = value
+        recipe["sources"][name] = source
+    return recipe
+
+
+def train_config(recipe: dict, **overrides):
+    """A :class:`wsg.train.TrainConfig` with the recipe's ``lr``, ``epochs`` and ``protocol``.
+
+    ``overrides`` are further TrainConfig fields (``seed``, ``checkpoint_dir``, ``epochs``, ...).
+    """
+    from wsg.train import TrainConfig
+
+    fields = {"lr": recipe["lr"], "epochs": recipe["epochs"], "protocol": recipe["protocol"]}
+    return TrainConfig(**{**fields, **overrides})
+
+
+def marn_scales(train_moments: torch.Tensor, num_clips: int) -> tuple[int, ...]:
+    """MARN proposal scales for a dataset without paper scales (ours, Chapter 2).
+
+    Every integer length in clips from the lower quartile to the 95th percentile of the
+    *training* moments' lengths (``train_moments [N, 2]`` normalised): a statistic of the
+    label lengths, never of their positions or queries.
+    """
+    lengths = (train_moments[:, 1] - train_moments[:, 0]).double() * num_clips
+    q25, q95 = torch.quantile(lengths, torch.tensor([0.25, 0.95], dtype=torch.float64)).tolist()
+    return tuple(range(max(1, round(q25)), min(num_clips, round(q95)) + 1))
+
+
+def model_config(recipe: dict, bench, **changes) -> dict:
+    """Everything :func:`wsg.models.build` needs: the benchmark's data fields + the recipe's model.
+
+    MARN's scales, when the recipe has none (the synthetic presets), come from
+    :func:`marn_scales` on the benchmark's training moments. ``changes`` override the
+    result (ablations).
+    """
+    config = {**bench.model_kwargs(), **copy.deepcopy(recipe["model"])}
+    if recipe["key"] == "marn" and "scales" not in config:
+        config["scales"] = marn_scales(bench.train_moments(), bench.num_clips)
+    return {**config, **changes}
+
+
+def table(recipe: dict):
+    """The recipe as a DataFrame (setting, value, source), for a chapter to display."""
+    import pandas as pd
+
+    rows = [(name, recipe[name] if not name.startswith("model.") else recipe["model"][name[6:]], src)
+            for name, src in recipe["sources"].items()]
+    df = pd.DataFrame(rows, columns=["setting", "value", "source"]).set_index("setting")
+    df["value"] = df["value"].map(repr)
+    return df
