@@ -380,11 +380,12 @@ def test_loss_finite_difference_gradients():
     P = (torch.rand(2, 3, 5, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
     tok, clip = _masks(2, 3, 5, seed=5)
     w = span_weights(*span_scores(P.detach(), tok, clip), "softmax", 0.3)
-    assert torch.autograd.gradcheck(lambda x: inner_loss(x, tok, w), (P,))
-    assert torch.autograd.gradcheck(lambda x: outer_loss(x, tok, clip, w), (P,))
+    assert torch.autograd.gradcheck(lambda x: inner_loss(x, tok, w), (P,), fast_mode=False)
+    assert torch.autograd.gradcheck(lambda x: outer_loss(x, tok, clip, w), (P,), fast_mode=False)
     # the span scores (away from ties of the per-clip minimum, which random values avoid)
     valid = span_scores(P.detach(), tok, clip)[1]
-    assert torch.autograd.gradcheck(lambda x: span_scores(x, tok, clip)[0][valid], (P,))
+    assert torch.autograd.gradcheck(lambda x: span_scores(x, tok, clip)[0][valid], (P,), fast_mode=False)
+    assert torch.autograd.gradcheck(lambda x: span_scores(x, tok, clip, 0.0)[0][valid], (P,), fast_mode=False)
 
 
 # ----------------------------------------------------------------- the model, Eq. 13
@@ -438,7 +439,7 @@ def test_weak_model_never_needs_labels():
 def test_predict_shape_range_sorted_and_matches_sc():
     """FSAN inference: spans ranked by SC (Eq. 8), best first, as [s/N, (e+1)/N] moments."""
     torch.manual_seed(11)
-    model = build("fsan", **TINY).eval()
+    model = build("fsan", **TINY, decode="floored").eval()
     batch = strip_labels(_batch())
     moments, scores = model.predict(batch, top_k=50)
     assert moments.shape == (4, 36, 2)  # 8 clips -> 36 spans < 50
@@ -530,3 +531,170 @@ def test_config_validation_and_build():
     assert isinstance(model, FSAN)
     with pytest.raises(ValueError):
         model(dict(_batch(), video=torch.rand(4, 8, 5)))
+
+
+# ----------------------------------------------------------------- wiring: inference rule and candidates
+
+def test_decode_rules_rank_by_their_own_eq8_and_training_keeps_the_floor():
+    """FSAN Eq. 8 at inference: decode="printed" ranks by Eq. 8 as printed (no floor),
+    decode="floored" by the training score; the training score (hinge, span weights) keeps the
+    floor whatever the decode rule."""
+    torch.manual_seed(15)
+    batch = strip_labels(_batch())
+    ref = build("fsan", **TINY)
+    assert ref.config.decode == "printed"  # the default, chosen on the validation split
+    for rule, floor in (("printed", None), ("floored", 0.0)):
+        model = build("fsan", **TINY, decode=rule).eval()
+        model.load_state_dict(ref.state_dict())
+        out = model(batch, negatives=False)
+        torch.testing.assert_close(out["SC"], span_scores(out["P"], batch["words_mask"], out["clip_mask"], 0.0)[0])
+        expect = span_scores(out["P"], batch["words_mask"], out["clip_mask"], floor)[0]
+        torch.testing.assert_close(model.decode_scores(out), expect)
+        moments, scores = model.predict(batch, top_k=36)
+        top, idx = expect.flatten(1).topk(36, dim=1)
+        torch.testing.assert_close(scores, top)
+        torch.testing.assert_close(moments, spans_to_moments(idx, 8, torch.full((4,), 8)))
+    # the two rules differ on this map (otherwise the test could not tell them apart)
+    out = ref.eval()(batch, negatives=False)
+    assert not torch.equal(ref.decode_scores(out, "printed"), ref.decode_scores(out, "floored"))
+    with pytest.raises(ValueError):
+        ref.decode_scores(out, "inside")
+    with pytest.raises(ValueError):
+        FSANConfig(vocab_size=10, video_dim=4, num_clips=8, decode="best")
+    with pytest.raises(ValueError):
+        FSANConfig(vocab_size=10, video_dim=4, num_clips=8, weight_norm="max")
+
+
+def test_candidates_are_the_spans_predict_ranks():
+    """GroundingModel.candidates: all N(N+1)/2 spans [s/N, (e+1)/N]; every prediction is one of them."""
+    torch.manual_seed(16)
+    model = build("fsan", **TINY).eval()
+    cand = model.candidates()
+    expect = torch.tensor([[s / 8, (e + 1) / 8] for s in range(8) for e in range(s, 8)])
+    torch.testing.assert_close(cand, expect)
+    moments, _ = model.predict(strip_labels(_batch()), top_k=36)
+    hit = (moments[:, :, None, :] - cand[None, None]).abs().amax(-1).amin(-1)
+    assert (hit < 1e-6).all()
+    # pooled: a model with pool_clips=4 ranks the 10 spans of 4 bins
+    pooled = build("fsan", **TINY, pool_clips=4).eval()
+    assert pooled.candidates().shape == (10, 2)
+    m4, _ = pooled.predict(strip_labels(_batch()), top_k=10)
+    assert ((m4[:, :, None, :] - pooled.candidates()[None, None]).abs().amax(-1).amin(-1) < 1e-6).all()
+
+
+# ----------------------------------------------------------------- wiring: Eq. 6 negatives and Eq. 13
+
+def test_negative_pass_reads_the_negative_sentence_with_the_same_video():
+    """FSAN Eq. 6: P^- is the map of (the SAME video, the sampled sentence S^-), as a separate
+    eval pass on that pair computes it; its score moves only through P^-."""
+    torch.manual_seed(17)
+    model = build("fsan", **TINY).train()  # dropout 0: train and eval passes agree
+    batch = strip_labels(_batch())
+    torch.manual_seed(3)
+    out = model(batch)
+    neg = out["neg_index"]
+    assert (neg != torch.arange(4)).any()
+    swapped = dict(batch, words=batch["words"][neg], words_mask=batch["words_mask"][neg])
+    alone = model(swapped, negatives=False)
+    torch.testing.assert_close(out["P_neg"], alone["P"])
+    torch.testing.assert_close(out["P"], model(batch, negatives=False)["P"])
+    # the negative map differs from the positive one where the sentences differ
+    assert not torch.allclose(out["P_neg"][neg != torch.arange(4)], out["P"][neg != torch.arange(4)])
+    # score_neg is Eq. 7-8 on P^- with the negative token mask (floor of training)
+    SCn, _ = span_scores(out["P_neg"], out["neg_token_mask"], out["clip_mask"], 0.0)
+    has = out["has_negative"]
+    torch.testing.assert_close(out["score_neg"][has], video_score(SCn)[has])
+
+
+def test_loss_terms_against_their_functions_with_distinct_lambdas():
+    """FSAN Eq. 13 with distinct lambdas: each term equals its function (Eq. 6, Eqs. 9-10,
+    Eqs. 11-12) on the forward outputs, and the total weights each by its own lambda."""
+    torch.manual_seed(18)
+    lam = (0.5, 3.0, 7.0)
+    for norm in ("spans", "sum"):
+        model = build("fsan", **TINY, lambdas=lam, weight_norm=norm, margin=0.7).train()
+        batch = strip_labels(_batch())
+        torch.manual_seed(0)
+        out = model(batch)
+        total, parts = model.loss(batch, out)
+        l_t = matching_loss(out["score_pos"], out["score_neg"], 0.7, out["has_negative"])
+        SC, valid = span_scores(out["P"].detach(), batch["words_mask"], out["clip_mask"], 0.0)
+        w = span_weights(SC, valid, "centred", norm=norm)
+        assert w.sum() > 0
+        l_i = inner_loss(out["P"], batch["words_mask"], w)
+        l_o = outer_loss(out["P"], batch["words_mask"], out["clip_mask"], w)
+        assert parts["matching"] == pytest.approx(l_t.item(), rel=1e-5)
+        assert parts["inner"] == pytest.approx(l_i.item(), rel=1e-5)
+        assert parts["outer"] == pytest.approx(l_o.item(), rel=1e-5)
+        assert abs(l_i.item() - l_o.item()) > 1e-3 * max(l_i.item(), l_o.item())  # a swap would show
+        expect = lam[0] * l_t + lam[1] * l_i + lam[2] * l_o
+        assert total.item() == pytest.approx(expect.item(), rel=1e-5)
+
+
+def test_each_term_reaches_the_paths_that_must_learn():
+    """FSAN Eq. 13, one term at a time: the hinge reaches the text encoder through BOTH passes
+    (S and S^-) and the video encoder; the map losses reach both encoders through P only,
+    never through their (gradient-stopped) weights."""
+    torch.manual_seed(19)
+    batch = strip_labels(_batch())
+    for k, name in enumerate(("matching", "inner", "outer")):
+        lam = [0.0, 0.0, 0.0]
+        lam[k] = 1.0
+        model = build("fsan", **TINY, lambdas=tuple(lam)).train()
+        torch.manual_seed(0)
+        out = model(batch)
+        total, _ = model.loss(batch, out)
+        g_emb, g_vid, g_P = torch.autograd.grad(total, [model.text.embed.weight, model.video_proj.weight, out["P"]],
+                                                retain_graph=True)
+        assert g_emb.abs().sum() > 0 and g_vid.abs().sum() > 0, name
+        if name == "matching":
+            # the words of the negative sentences (and only they, among unshared tokens) get gradient
+            # through the negative pass: zero the positive map's path and some still flows
+            g_neg, = torch.autograd.grad(total, out["P_neg"], retain_graph=True)
+            assert g_neg.abs().sum() > 0
+            emb_rows = g_emb.abs().sum(1)
+            neg_only = set(batch["words"][out["neg_index"]][out["neg_token_mask"]].tolist()) - set(
+                batch["words"][batch["words_mask"]].tolist())
+            assert all(emb_rows[t] > 0 for t in neg_only)
+        else:
+            # Eqs. 10/12: the weights are pseudo-labels, so d total / dP is the loss with fixed weights
+            w = span_weights(out["SC"].detach(), out["valid"])
+            f = inner_loss if name == "inner" else (lambda P, t, w_: outer_loss(P, t, out["clip_mask"], w_))
+            expect, = torch.autograd.grad(f(out["P"], batch["words_mask"], w), out["P"])
+            torch.testing.assert_close(g_P, expect)
+
+
+def test_span_weights_sum_normalisation():
+    """FSAN Eqs. 10/12 weights: norm="sum" divides [SC - mean]_+ by its sum (1 per video, 0 when flat);
+    norm="spans" by the number of spans (a mean)."""
+    torch.manual_seed(20)
+    SC = torch.randn(3, 5, 5, dtype=torch.float64)
+    valid = torch.ones(5, 5, dtype=torch.bool).triu().expand(3, 5, 5).clone()
+    valid[2, :, 3:] = False
+    SC = SC.masked_fill(~valid, float("-inf"))
+    ws = span_weights(SC, valid, norm="sum")
+    wn = span_weights(SC, valid, norm="spans")
+    for b in range(3):
+        v = SC[b][valid[b]]
+        c = (v - v.mean()).clamp(min=0)
+        torch.testing.assert_close(ws[b][valid[b]], c / c.sum())
+        torch.testing.assert_close(wn[b][valid[b]], c / v.numel())
+    torch.testing.assert_close(ws.flatten(1).sum(1), torch.ones(3, dtype=torch.float64))
+    flat = torch.zeros(1, 4, 4)
+    assert span_weights(flat, torch.ones(1, 4, 4, dtype=torch.bool).triu(), norm="sum").abs().sum() == 0
+    with pytest.raises(ValueError):
+        span_weights(SC, valid, norm="max")
+
+
+def test_map_losses_ignore_padded_words_and_clips():
+    """FSAN Eqs. 9-12: values of P at padded words or clips never change the inner/outer losses."""
+    torch.manual_seed(21)
+    P = torch.rand(3, 4, 7, dtype=torch.float64) * 1.6 - 0.8
+    tok, clip = _masks(3, 4, 7, seed=9)
+    assert not clip.all()
+    w = span_weights(*span_scores(P, tok, clip))
+    P2 = P.clone()
+    P2[~clip[:, None, :].expand_as(P)] = 0.99  # a padded clip "aligned" with everything
+    P2[~tok[:, :, None].expand_as(P)] = -0.99
+    torch.testing.assert_close(inner_loss(P2, tok, w), inner_loss(P, tok, w))
+    torch.testing.assert_close(outer_loss(P2, tok, clip, w), outer_loss(P, tok, clip, w))

@@ -20,7 +20,8 @@ Eq. 5       :class:`SemanticAlignmentMap`
 Eq. 6       :func:`matching_loss` (hinge); the shared-token mask of ``P^-`` is
             :func:`shared_token_mask`, the random negative :func:`negative_index`
 Eq. 7       :func:`video_score`
-Eq. 8       :func:`span_scores` (all spans by prefix sums)
+Eq. 8       :func:`span_scores` (all spans by prefix sums); the rule inference ranks
+            by is :meth:`FSAN.decode_scores` (``FSANConfig.decode``)
 Eqs. 9-10   :func:`inner_loss`
 Eqs. 11-12  :func:`outer_loss`
 Eq. 13      :meth:`FSAN.loss`
@@ -41,11 +42,20 @@ Choices where the paper is ambiguous or wrong (tested in ``tests/test_fsan.py``)
   outside term to 0 there. Padded words never enter the means or minima, padded
   clips are neither inside nor outside any span.
 * Eq. 8 rewards a *negative* weakest response outside the span as much as a positive
-  response inside it. Trained weakly, the model then learns "anti-detectors" (a word
-  strongly negative on its own event, the complement span wins). With
-  ``rectify=True`` (default) the outside term reads ``max(min_i P_ij, 0)``: an outside
-  clip is penalised when every word aligns with it, and a negative cosine counts as
-  "unrelated" (0), not as evidence. ``rectify=False`` is Eq. 8 as printed.
+  response inside it. Trained weakly through the hinge, the model then learns
+  "anti-detectors" (a word strongly negative on its own event, so that the complement
+  span scores high). With ``rectify=True`` (default) the *training* score (the hinge's
+  ``S(V, S)`` and the span weights) reads the outside term as ``max(min_i P_ij, 0)``: a
+  negative cosine counts as "unrelated" (0), not as evidence.
+* Inference is a separate choice (``decode``). On a trained map the weakest word of
+  almost every clip is negative, inside the event as well as outside, so under the floor
+  the outside term is ~0 for every span and the best span is the single clip with the
+  highest column mean (a mean over a longer span cannot exceed its best clip): the top-1
+  collapses to one clip. Eq. 8 as printed keeps the *relative* weakest responses
+  (an event clip's weakest word is less negative than a background clip's) and ranks
+  whole events. ``decode="printed"`` (default) was chosen on the validation split, 3
+  seeds, both synthetic presets (``scripts/fsan_experiments.py --study decode``,
+  ``results/fsan_decode.csv``); ``decode="floored"`` ranks by the training score.
 * Eq. 6's negative is a sentence of a *different* video drawn at random from the
   batch (``video_idx`` differs). Masking the shared tokens in ``P^-`` alone (as
   printed, ``mask_shared_tokens="negative"``) lets the model separate positives from
@@ -53,18 +63,28 @@ Choices where the paper is ambiguous or wrong (tested in ``tests/test_fsan.py``)
   distinctive words with nothing). By default (``"both"``) the shared tokens are
   masked in both maps for the hinge, which compares only the words that differ. A
   pair with no token left, or a batch with no other video, contributes no matching loss.
-* Eqs. 9-12 as printed cannot be right: ``P`` is a cosine in [-1, 1] but Eq. 11
-  takes ``log(min P)`` (undefined for negative values), minimising Eq. 11 as
-  printed *raises* the outside response it means to suppress, ``sigma`` of a sum
-  of up to ``N_v`` cosines saturates for long spans, and the weights ``SC`` can be
-  negative (a negative weight on a log-loss makes the objective unbounded below).
-  Our reading maps ``P`` to a probability ``p = (P + 1) / 2`` and uses
+* Eq. 11 as printed is broken: ``P`` is a cosine in [-1, 1] but Eq. 11 takes
+  ``log(min P)`` (undefined for the negative values an outside clip normally has), and
+  where it is defined, minimising it *raises* the outside response it means to
+  suppress. The weights ``SC`` of Eqs. 10/12 can be negative, which flips a term's
+  direction and makes a log-loss unbounded below. Eq. 9 as printed,
+  ``-(1/N_s) sum_i sigma(sum_{j in [s,e]} P_ij)``, is well defined and points the right
+  way (descent raises ``P`` inside); its only weakness is that ``sigma`` of a *sum* of up
+  to ``N_v`` cosines saturates on long spans. For symmetry with our Eq. 11 and to avoid
+  that saturation we read it as a log-likelihood of the span *mean* (a choice, not a
+  repair). Our reading maps ``P`` to a probability ``p = (P + 1) / 2`` and uses
 
   - inner (Eq. 9):  ``L^i_{s,e} = -(1/N_s) sum_i log(mean_{j in [s,e]} p_ij)``
   - outer (Eq. 11): ``L^o_{s,e} = -(1/|out|) sum_{j outside} log(1 - min_i p_ij)``
   - weights (Eqs. 10, 12): ``w = [SC - mean SC]_+ / n_spans`` (non-negative, zero for
     a flat map, gradient stopped: they are the model's current confidence, a
     pseudo-label); ``weighting="softmax"`` gives ``softmax(SC / tau)`` instead.
+    A video's centred weights sum to ``mean_spans [SC - mean SC]_+`` (~0.02-0.15 over
+    training), not 1, which scales the map losses down against the hinge: an effective
+    ``lambda_2, lambda_3`` several times below the nominal 1/3. ``weight_norm="sum"``
+    makes them sum to 1; it loses on validation (3 seeds, both presets, by far more than the
+    seed spread: the map losses then swamp the hinge), so the default stays ``"spans"``
+    (``results/fsan_decode.csv``).
 
   Minimising the inner loss raises ``P`` inside spans, minimising the outer loss
   lowers each outside clip's weakest token: the directions of the paper's text.
@@ -90,6 +110,10 @@ __all__ = [
 
 _EPS = 1e-6
 
+#: The outside floor of FSAN Eq. 8 for each inference rule (``FSANConfig.decode``):
+#: ``"printed"`` ranks by Eq. 8 as printed, ``"floored"`` by the training score (floor at 0).
+DECODE_RULES: dict[str, float | None] = {"printed": None, "floored": 0.0}
+
 
 @dataclass
 class FSANConfig:
@@ -111,7 +135,14 @@ class FSANConfig:
         lambdas: ``(lambda_1, lambda_2, lambda_3)`` of Eq. 13 (paper: 1/3 each).
         weighting: ``"centred"`` or ``"softmax"`` span weights for Eqs. 10/12 (:func:`span_weights`).
         weight_temperature: ``tau`` of ``weighting="softmax"``.
-        rectify: read the outside term of Eq. 8 as ``max(min_i P_ij, 0)`` (see the module docstring).
+        rectify: in *training*, read the outside term of Eq. 8 as ``max(min_i P_ij, 0)`` (the
+            hinge's video score and the span weights; see the module docstring).
+        decode: the span score :meth:`FSAN.predict` ranks by: ``"printed"`` (Eq. 8 as printed, no
+            floor; the default, chosen on the validation split) or ``"floored"`` (the training
+            score, floor at 0).
+        weight_norm: how the centred span weights of Eqs. 10/12 are normalised: ``"spans"``
+            (divide by the number of spans, default) or ``"sum"`` (divide by their sum, so a
+            video's weights sum to 1; see :func:`span_weights`).
         cross_attention / inner_attention: switch the two halves of an ICIM layer
             (the ablations of Table 4).
         mask_shared_tokens: ``"both"`` (default), ``"negative"`` (as printed) or ``"none"``: where the
@@ -139,6 +170,8 @@ class FSANConfig:
     inner_attention: bool = True
     mask_shared_tokens: str = "both"
     rectify: bool = True
+    decode: str = "printed"
+    weight_norm: str = "spans"
 
     def __post_init__(self):
         for name in ("vocab_size", "video_dim", "num_clips", "word_dim", "d_model", "heads", "max_words"):
@@ -156,6 +189,10 @@ class FSANConfig:
             raise ValueError(f"mask_shared_tokens must be 'none', 'negative' or 'both', got {self.mask_shared_tokens!r}")
         if self.weighting not in ("centred", "softmax"):
             raise ValueError(f"weighting must be 'centred' or 'softmax', got {self.weighting!r}")
+        if self.decode not in DECODE_RULES:
+            raise ValueError(f"decode must be one of {sorted(DECODE_RULES)}, got {self.decode!r}")
+        if self.weight_norm not in ("spans", "sum"):
+            raise ValueError(f"weight_norm must be 'spans' or 'sum', got {self.weight_norm!r}")
         if self.weight_temperature <= 0:
             raise ValueError("weight_temperature must be positive")
         self.lambdas = tuple(float(l) for l in self.lambdas)
@@ -392,14 +429,20 @@ def to_probability(P: Tensor) -> Tensor:
     return (P + 1) / 2
 
 
-def span_weights(SC: Tensor, valid: Tensor, mode: str = "centred", temperature: float = 0.1) -> Tensor:
+def span_weights(SC: Tensor, valid: Tensor, mode: str = "centred", temperature: float = 0.1,
+                 norm: str = "spans") -> Tensor:
     """Non-negative weights of the spans in Eqs. 10 and 12 (our reading), gradient stopped.
 
-    ``"centred"`` (default): ``w = [SC - mean SC]_+ / n_spans``, the printed weights ``SC``
-    made non-negative by subtracting their mean over the valid spans and rectifying, and
-    averaged rather than summed over spans. A flat ``SC`` (an untrained map) gives zero
-    weight, a confident one weights its best spans: the behaviour the paper describes.
-    ``"softmax"``: ``w = softmax(SC / tau)`` over the valid spans (sums to 1).
+    ``"centred"`` (default): ``w = [SC - mean SC]_+ / Z``, the printed weights ``SC`` made
+    non-negative by subtracting their mean over the valid spans and rectifying. A flat
+    ``SC`` (an untrained map) gives zero weight, a confident one weights its best spans:
+    the behaviour the paper describes. ``norm`` sets ``Z``: ``"spans"`` (default) the
+    number of valid spans, a mean over spans; a video's weights then sum to
+    ``mean_spans [SC - mean SC]_+``, typically ~0.1 on a trained map, which scales the map
+    losses of Eq. 13 down against the hinge (an effective change of ``lambda_2, lambda_3``).
+    ``"sum"``: ``Z = sum_spans [SC - mean SC]_+``, so a video's weights sum to 1 (0 for a
+    flat map), the scale of the softmax weights.
+    ``"softmax"``: ``w = softmax(SC / tau)`` over the valid spans (sums to 1; ``norm`` unused).
     """
     SC = SC.detach()
     if mode == "softmax":
@@ -407,10 +450,16 @@ def span_weights(SC: Tensor, valid: Tensor, mode: str = "centred", temperature: 
         return logits.flatten(1).softmax(1).view_as(SC)
     if mode != "centred":
         raise ValueError(f"weighting must be 'centred' or 'softmax', got {mode!r}")
+    if norm not in ("spans", "sum"):
+        raise ValueError(f"norm must be 'spans' or 'sum', got {norm!r}")
     n = valid.flatten(1).sum(1).clamp(min=1).to(SC.dtype)[:, None, None]
     filled = torch.where(valid, SC, torch.zeros_like(SC))
     mean = filled.flatten(1).sum(1)[:, None, None] / n
-    return torch.where(valid, (filled - mean).clamp(min=0), torch.zeros_like(SC)) / n
+    w = torch.where(valid, (filled - mean).clamp(min=0), torch.zeros_like(SC))
+    if norm == "sum":
+        z = w.flatten(1).sum(1)[:, None, None]
+        return torch.where(z > 0, w / z.clamp(min=torch.finfo(SC.dtype).tiny), torch.zeros_like(w))
+    return w / n
 
 
 def inner_loss(P: Tensor, token_mask: Tensor, weights: Tensor) -> Tensor:
@@ -557,9 +606,10 @@ class FSAN(GroundingModel):
             if mode == "both":
                 pos_mask = pos_mask & ~shared_token_mask(words[neg], words_mask[neg], words, words_mask)
             has_neg = has_neg & neg_mask.any(1) & pos_mask.any(1)
-            SC_neg, _ = span_scores(P_all[B:], neg_mask, clip_mask, floor)
+            P_neg = P_all[B:]
+            SC_neg, _ = span_scores(P_neg, neg_mask, clip_mask, floor)
             SC_pos = SC if mode != "both" else span_scores(P, pos_mask, clip_mask, floor)[0]
-            out.update({"P_neg": P_all[B:], "SC_neg": SC_neg, "score_neg": video_score(SC_neg),
+            out.update({"P_neg": P_neg, "SC_neg": SC_neg, "score_neg": video_score(SC_neg),
                         "score_pos": video_score(SC_pos), "neg_index": neg, "has_negative": has_neg,
                         "neg_token_mask": neg_mask, "pos_token_mask": pos_mask})
         return out
@@ -573,17 +623,44 @@ class FSAN(GroundingModel):
             out = self(batch, negatives=True)
         c = self.config
         l_t = matching_loss(out["score_pos"], out["score_neg"], c.margin, out["has_negative"])
-        w = span_weights(out["SC"], out["valid"], c.weighting, c.weight_temperature)
+        w = span_weights(out["SC"], out["valid"], c.weighting, c.weight_temperature, c.weight_norm)
         l_i = inner_loss(out["P"], out["token_mask"], w)
         l_o = outer_loss(out["P"], out["token_mask"], out["clip_mask"], w)
         total = c.lambdas[0] * l_t + c.lambdas[1] * l_i + c.lambdas[2] * l_o
         return total, {"matching": l_t.item(), "inner": l_i.item(), "outer": l_o.item()}
 
+    def decode_scores(self, out: dict, rule: str | None = None) -> Tensor:
+        """The span scores that inference ranks, ``[B, N_v, N_v]`` (``-inf`` off the valid spans).
+
+        FSAN Eq. 8 on the map of ``out`` with the outside floor of ``rule`` (default
+        ``config.decode``; see :data:`DECODE_RULES`). Training keeps its own floor
+        (``config.rectify``) in ``out["SC"]``.
+        """
+        rule = self.config.decode if rule is None else rule
+        if rule not in DECODE_RULES:
+            raise ValueError(f"decode must be one of {sorted(DECODE_RULES)}, got {rule!r}")
+        return span_scores(out["P"], out["token_mask"], out["clip_mask"], DECODE_RULES[rule])[0]
+
+    def candidates(self) -> Tensor:
+        """All spans of a video of ``num_clips`` clips as normalised moments ``[K, 2]``.
+
+        ``[s / n, (e + 1) / n]`` for ``0 <= s <= e < n`` in the order of the flat index
+        ``s * n + e`` (``n`` = clips after pooling): exactly the set :meth:`predict` ranks.
+        FSAN has no boundary regression.
+        """
+        c = self.config
+        n = min(c.clips, c.num_clips)
+        s, e = torch.triu_indices(n, n)
+        return spans_to_moments((s * n + e)[None], n, torch.tensor([n]))[0]
+
     @torch.no_grad()
     def predict(self, batch: dict, top_k: int = 10) -> tuple[Tensor, Tensor]:
-        """All spans ranked by ``SC`` (best first, before NMS): moments ``[B, K, 2]``, scores ``[B, K]``."""
+        """All spans ranked by the decode score (best first, before NMS): moments ``[B, K, 2]``,
+        scores ``[B, K]``. The score is FSAN Eq. 8 with the outside rule ``config.decode``
+        (:meth:`decode_scores`): the paper ranks by ``SC`` ("the moment with the highest
+        score ``SC_{s,e}`` is selected")."""
         out = self(batch, negatives=False)
-        SC = out["SC"]
+        SC = self.decode_scores(out)
         B, N, _ = SC.shape
         real = out["clip_mask"].sum(1)
         k = int(min(top_k, int((real * (real + 1) // 2).min())))
