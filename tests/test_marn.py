@@ -19,6 +19,7 @@ from wsg.models.marn import (
     decoder_io,
     masked_softmax,
     refine_scores,
+    scales_from_lengths,
 )
 from wsg.proposals import proposal_map, sampling_matrix
 from wsg.text import Vocabulary
@@ -415,16 +416,23 @@ def test_gradients_reach_every_parameter():
 
 
 def test_gradcheck_loss_wrt_video_float64():
-    """Finite differences (float64) of the whole loss (Eqs. 1-14) w.r.t. the clip features."""
-    m = make_model().double()
-    b = strip_labels(make_batch(B=2))
-    video = b["video"].double().requires_grad_(True)
+    """Finite differences (float64) of the whole loss (Eqs. 1-14) w.r.t. the clip features.
+
+    Full mode: every input direction is checked (fast mode projects on one random
+    direction and can miss a detached path, e.g. Eq. 8 reading detached features). A
+    small video (7 clips x 4 channels) keeps the 56 finite differences cheap.
+    """
+    torch.manual_seed(0)
+    m = build("marn", **{**SMALL, "video_dim": 4, "num_clips": 7}).double()
+    b = strip_labels(make_batch(B=1, T_=7))
+    video = b["video"][..., :4].double().requires_grad_(True)
+    b["video_mask"] = torch.ones(1, 7, dtype=torch.bool)
 
     def f(v):
         bb = dict(b, video=v)
         return m.loss(bb, m(bb))[0]
 
-    assert torch.autograd.gradcheck(f, (video,), eps=1e-6, atol=1e-5, fast_mode=True)
+    assert torch.autograd.gradcheck(f, (video,), eps=1e-6, atol=1e-5, fast_mode=False)
 
 
 def test_sampling_matrix_memory_activitynet():
@@ -441,3 +449,161 @@ def test_config_validation():
         MARNConfig(vocab_size=5, video_dim=8, num_clips=10, proposal_pool="lstm")
     with pytest.raises(ValueError):
         MARNConfig(vocab_size=5, video_dim=8, num_clips=10, reduction=3)
+
+
+# ------------------------------------------------------------------ wiring: each path, each term
+
+
+def _leaves(m: MARN):
+    """Hooks that replace F_vp, F_vc (proposal module) and F_q (query encoder) by leaf tensors.
+
+    Returns the dict the leaves are written into and the two hook handles. The model's
+    own graph above the leaves is left as it is, so the gradient the model's loss sends
+    to each leaf can be compared with one computed from the equations.
+    """
+    leaves: dict = {}
+
+    def prop_hook(module, inputs, out):
+        leaves["F_vp"] = out["F_vp"].detach().requires_grad_(True)
+        leaves["F_vc"] = out["F_vc"].detach().requires_grad_(True)
+        leaves["valid"], leaves["clip_valid"] = out["valid"], out["clip_valid"]
+        return dict(out, F_vp=leaves["F_vp"], F_vc=leaves["F_vc"])
+
+    def query_hook(module, inputs, out):
+        words, query = out
+        leaves["F_q"] = query.detach().requires_grad_(True)
+        return words, leaves["F_q"]
+
+    return leaves, [m.proposals.register_forward_hook(prop_hook), m.query_encoder.register_forward_hook(query_hook)]
+
+
+def _by_the_equations(m: MARN, b: dict, F_vp, F_vc, F_q, valid, clip_valid, detach: str = ""):
+    """L_p and L_c from the paper's equations on the given features (Eqs. 6-14).
+
+    ``detach`` names one path to cut (``"F_vp@8"``: Eq. 8's proposal features,
+    ``"att_p@8"``: Eq. 8's attention, ``"F_q@11"``: the clip attention's query), to split
+    a gradient into the contributions of its paths.
+    """
+    d = lambda x, name: x.detach() if detach == name else x  # noqa: E731
+    inp, tgt, mask = decoder_io(b["words"], b["words_mask"])
+    att_p, _ = m.attention(F_vp, F_q, valid)  # Eqs. 6-7
+    g_p = attend(d(F_vp, "F_vp@8"), d(att_p, "att_p@8"))  # Eq. 8
+    L_p = caption_loss(m.reconstructor(g_p, inp), tgt, mask)  # Eqs. 9-10
+    att_c, _ = m.clip_attention(F_vc[:, :, None], d(F_q, "F_q@11"), clip_valid[..., None])  # Eq. 11
+    g_c = attend(F_vc, att_c[..., 0])  # Eq. 12
+    L_c = caption_loss(m.reconstructor(g_c, inp), tgt, mask)  # Eq. 13
+    return L_p, L_c
+
+
+def test_each_loss_term_against_its_equation_with_distinct_lambda():
+    """MARN Eqs. 8-14, one term at a time: L_p and L_c of the model equal the equations.
+
+    lambda = 0.37 (not 1), so a total that weights the wrong term, or decodes one branch's
+    feature for both terms, fails.
+    """
+    m = make_model(clip_weight=0.37)
+    b = strip_labels(make_batch())
+    leaves, hooks = _leaves(m)
+    out = m(b)
+    total, parts = m.loss(b, out)
+    for h in hooks:
+        h.remove()
+    L_p, L_c = _by_the_equations(m, b, leaves["F_vp"], leaves["F_vc"], leaves["F_q"], leaves["valid"],
+                                 leaves["clip_valid"])
+    assert parts["L_p"] == pytest.approx(L_p.item(), rel=1e-5)
+    assert parts["L_c"] == pytest.approx(L_c.item(), rel=1e-5)
+    assert abs(L_p.item() - L_c.item()) > 1e-4  # the two terms are distinguishable
+    torch.testing.assert_close(total, L_p + 0.37 * L_c)
+    # the global features are the query-free features under the attention (Eqs. 8, 12)
+    torch.testing.assert_close(out["global_p"], attend(leaves["F_vp"], out["att_p"]))
+    torch.testing.assert_close(out["global_c"], attend(leaves["F_vc"], out["att_c"]))
+
+
+def test_gradient_paths_of_the_reconstruction_match_the_equations():
+    """The gradient the loss sends to F_vp, F_vc and F_q equals the equations' graph, path by path.
+
+    F_vp reaches the loss twice, through Eq. 8's weighted sum (the features the decoder
+    reads) and through the attention (Eqs. 6-7); F_q reaches it through both attentions.
+    Each path's share is computed separately by cutting the others, and each must be
+    non-zero: a model that detaches the proposal features in Eq. 8, or gives the clip
+    attention a detached query, keeps every shape and fails here.
+    """
+    m = make_model(clip_weight=0.37).double()
+    b = strip_labels(make_batch())
+    b["video"] = b["video"].double()
+    leaves, hooks = _leaves(m)
+    total, _ = m.loss(b, m(b))
+    for h in hooks:
+        h.remove()
+    keys = ("F_vp", "F_vc", "F_q")
+    got = torch.autograd.grad(total, [leaves[k] for k in keys])
+
+    def grads(detach=""):
+        L_p, L_c = _by_the_equations(m, b, *(leaves[k] for k in ("F_vp", "F_vc", "F_q", "valid", "clip_valid")),
+                                     detach=detach)
+        return torch.autograd.grad(L_p + 0.37 * L_c, [leaves[k] for k in keys], allow_unused=True)
+
+    full = grads()
+    for k, g_model, g_ref in zip(keys, got, full):
+        torch.testing.assert_close(g_model, g_ref, msg=lambda s: f"d loss / d {k}: {s}")
+    # F_vp: the Eq. 8 path (features) and the attention path both carry gradient
+    via_features = full[0] - grads("F_vp@8")[0]
+    via_attention = full[0] - grads("att_p@8")[0]
+    assert via_features.abs().max() > 1e-6 and via_attention.abs().max() > 1e-6
+    torch.testing.assert_close(via_features + via_attention, full[0])
+    # F_q: the clip attention's share (Eq. 11 must read the query)
+    via_clip = full[2] - grads("F_q@11")[2]
+    assert via_clip.abs().max() > 1e-6
+    # the clip branch's loss alone moves the query encoder (its query is not detached)
+    m.zero_grad()
+    out = m(b)
+    inp, tgt, mask = decoder_io(b["words"], b["words_mask"])
+    L_c = caption_loss(m.reconstructor(out["global_c"], inp), tgt, mask)
+    L_c.backward()
+    assert m.query_encoder.gru.weight_hh_l0.grad.abs().max() > 0
+    assert all(p.grad is None or p.grad.abs().max() == 0 for p in m.attention.parameters())
+
+
+def test_scores_and_predict_follow_eq15_with_the_configured_epsilon():
+    """predict ranks by Att_p + eps Att_c (Eq. 15) with the config's eps (0.23 here), or an override."""
+    m = make_model(epsilon=0.23).eval()
+    b = strip_labels(make_batch())
+    out = m(b)
+    for eps, kwargs in ((0.23, {}), (0.0, {"epsilon": 0.0}), (2.0, {"epsilon": 2.0})):
+        ref = refine_scores(out["att_p"], out["att_c"], m.proposals.scales, eps).masked_fill(~out["valid"], -1.0)
+        vals, idx = ref.flatten(1).topk(6, dim=1)
+        mom, sc = m.predict(b, top_k=6, **kwargs)
+        torch.testing.assert_close(sc, vals)
+        t, k = idx // len(SMALL["scales"]), idx % len(SMALL["scales"])
+        s = torch.tensor(SMALL["scales"])[k]
+        torch.testing.assert_close(mom, torch.stack([t / T, (t + s) / T], -1).float())
+
+
+# ------------------------------------------------------------------ candidates and the scale rule
+
+
+@pytest.mark.parametrize("kw", [{}, {"scales": (2, 4, 8), "stride_fraction": 0.25}])
+def test_candidates_are_the_valid_map_cells_and_contain_every_prediction(kw):
+    """candidates(): the valid cells of the map, [t, t + s] / T; every predicted moment is one of them."""
+    m = make_model(**kw).eval()
+    cand = m.candidates()
+    scales = kw.get("scales", SMALL["scales"])
+    ref = {(t, t + s) for t in range(T) for s in scales
+           if t + s <= T and t % max(1, math.floor(s * kw.get("stride_fraction", 0) + 0.5) or 1) == 0}
+    got = {tuple(x) for x in cand.mul(T).round().long().tolist()}
+    assert got == ref and len(cand) == len(ref)
+    assert cand.shape[1] == 2 and (cand >= 0).all() and (cand <= 1).all()
+    mom, _ = m.predict(strip_labels(make_batch()), top_k=10_000)
+    assert {tuple(x) for x in mom.reshape(-1, 2).mul(T).round().long().tolist()} == ref  # all, and only, these
+
+
+def test_scales_from_lengths_hand_worked():
+    """The chapter's scale rule: every integer scale from the lo- to the hi-quantile of the lengths."""
+    lengths = torch.arange(1, 21, dtype=torch.float64)  # 1..20 clips of T = 32
+    moments = torch.stack([torch.zeros(20, dtype=torch.float64), lengths / 32], 1)
+    # quantiles of 1..20 (linear): 25 % -> 5.75, 95 % -> 19.05, 5 % -> 1.95
+    assert scales_from_lengths(moments, 32) == tuple(range(6, 20))
+    assert scales_from_lengths(moments, 32, 0.05, 0.95) == tuple(range(2, 20))
+    assert scales_from_lengths(moments, 16, 0.0, 1.0) == tuple(range(1, 11))  # clamped to T: 0.5..10
+    with pytest.raises(ValueError):
+        scales_from_lengths(moments, 32, 0.9, 0.1)

@@ -34,8 +34,10 @@ Choices where the paper is silent or ambiguous (each is tested):
 * **Scales.** The paper's Charades setting, "6-scale proposals in the range of [6, 12]"
   with ``T = 32``, is read as Python's ``range(6, 12)`` = 6, 7, ..., 11 clips (six
   integer scales starting at 6; ``linspace(6, 12, 6)`` would give non-integer lengths
-  that do not end on clip boundaries). It is the config default; the chapter picks the
-  scales for the synthetic data from the spread of moment lengths and says so.
+  that do not end on clip boundaries). It is the config default. For data without paper
+  scales (the synthetic presets) :func:`scales_from_lengths` takes every integer scale
+  from the 25th to the 95th percentile of the training moments' lengths, a rule chosen
+  on the validation split over three seeds (Chapter 2; ``scripts/marn_experiments.py``).
   ``stride_fraction=0.25`` gives the ActivityNet sparse map (stride ``s / 4``).
 * **Sampling points.** BMN has two placements in circulation; ``endpoints="inclusive"``
   (first to last covered clip) is the default, ``"bins"`` the other (see
@@ -80,7 +82,7 @@ of the proposal + a linear map, instead of sampling + Conv3d), ``attention_kerne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -88,7 +90,7 @@ from torch import Tensor, nn
 
 from wsg.models.base import GroundingModel
 from wsg.proposals import apply_sampling, proposal_map, sampling_matrix
-from wsg.text import GRUEncoder, Vocabulary
+from wsg.text import GRUEncoder, Vocabulary, check_pretrained
 
 __all__ = [
     "MARNConfig",
@@ -102,6 +104,7 @@ __all__ = [
     "masked_softmax",
     "average_matrix",
     "decoder_io",
+    "scales_from_lengths",
 ]
 
 PAPER_CHARADES_SCALES: tuple[int, ...] = (6, 7, 8, 9, 10, 11)
@@ -133,6 +136,10 @@ class MARNConfig:
         clip_weight: ``lambda`` of Eq. 14 (not given; 1).
         epsilon: ``eps`` of Eq. 15 (paper: 0.1 Charades, 0.3 ActivityNet); 0 = clip branch
             in training only.
+        pretrained_embeddings / freeze_embeddings: optional GloVe matrix
+            ``[vocab_size, word_dim]`` for the query encoder's embedding table, which the
+            reconstruction decoder shares (the paper uses 300-d GloVe); build both with
+            :func:`wsg.text.word_vector_config`.
     """
 
     vocab_size: int
@@ -154,8 +161,11 @@ class MARNConfig:
     clip_branch: bool = True
     clip_weight: float = 1.0
     epsilon: float = 0.1
+    pretrained_embeddings: Any = None
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
+        check_pretrained(self.pretrained_embeddings, self.vocab_size, self.word_dim, "MARNConfig")
         self.scales = tuple(int(s) for s in self.scales)
         if not self.scales or min(self.scales) < 1:
             raise ValueError(f"scales must be positive clip counts, got {self.scales}")
@@ -170,6 +180,25 @@ class MARNConfig:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def scales_from_lengths(moments: Tensor, num_clips: int, lo: float = 0.25, hi: float = 0.95) -> tuple[int, ...]:
+    """Every integer scale between two quantiles of the training moments' lengths, in clips.
+
+    ``moments [N, 2]`` normalised (a dataset statistic: lengths only, never positions or
+    queries). Returns ``range(max(1, round(q_lo)), min(T, round(q_hi)) + 1)`` with
+    ``q = quantile(T * (end - start))``. The chapter's default, 25th to 95th percentile,
+    was chosen on the validation split (``scripts/marn_experiments.py --study scales``).
+    """
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"need 0 <= lo <= hi <= 1, got lo={lo}, hi={hi}")
+    moments = torch.as_tensor(moments, dtype=torch.float64)
+    if moments.ndim != 2 or moments.shape[-1] != 2 or len(moments) == 0:
+        raise ValueError(f"moments must be a non-empty [N, 2] tensor, got shape {tuple(moments.shape)}")
+    lengths = (moments[:, 1] - moments[:, 0]) * num_clips
+    q_lo, q_hi = torch.quantile(lengths, torch.tensor([lo, hi], dtype=torch.float64)).tolist()
+    first, last = max(1, round(q_lo)), min(num_clips, round(q_hi))
+    return tuple(range(first, max(first, last) + 1))
 
 
 def masked_softmax(logits: Tensor, valid: Tensor, dim: int = -1) -> Tensor:
@@ -422,7 +451,8 @@ class MARN(GroundingModel):
         super().__init__()
         self.config = cfg = config
         self.proposals = ProposalModule(cfg)
-        self.query_encoder = GRUEncoder(cfg.vocab_size, cfg.word_dim, cfg.query_dim)
+        self.query_encoder = GRUEncoder(cfg.vocab_size, cfg.word_dim, cfg.query_dim,
+                                        pretrained=cfg.pretrained_embeddings, freeze=cfg.freeze_embeddings)
         self.attention = AttentionModule(cfg.proposal_dim, cfg.query_dim, cfg.attention_dim, cfg.attention_kernel)
         if cfg.clip_branch:
             self.clip_attention = AttentionModule(cfg.proposal_dim, cfg.query_dim, cfg.attention_dim,
@@ -470,6 +500,16 @@ class MARN(GroundingModel):
         if self.config.clip_branch and eps != 0.0:
             s = refine_scores(s, out["att_c"], self.proposals.scales, eps)
         return s.masked_fill(~out["valid"], float("-inf"))
+
+    def candidates(self) -> Tensor:
+        """The valid cells of the proposal map ``[K, 2]``, normalised, for a video of ``num_clips`` clips.
+
+        Proposal ``(t, s)`` is ``[t, t + s] / T``, in the order (start, scale) that
+        :meth:`predict` flattens; MARN has no boundary regression, so its top-1 is always
+        one of these.
+        """
+        pm = proposal_map(self.config.num_clips, self.config.scales, self.config.stride_fraction)
+        return pm.moments[pm.valid]
 
     @torch.no_grad()
     def predict(self, batch: dict, top_k: int = 10, epsilon: float | None = None) -> tuple[Tensor, Tensor]:
