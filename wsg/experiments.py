@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-__all__ = ["run", "summary", "per_seed", "load_results", "store_path", "find_store", "write_results", "strong_bar", "IDENTITY",
+__all__ = ["run", "summary", "per_seed", "load_results", "store_path", "find_store", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "main"]
 
 #: columns that identify a row of the store
@@ -276,6 +276,14 @@ def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: 
     verdict["passes"] = verdict["beats_blind"] and verdict["words_read"]
     table.index.name = f"test, {words['protocol'].iloc[0]}, {dataset}/{profile}"
     return table, verdict
+
+
+def describe_bar(verdict: dict, label: str) -> str:
+    """One line stating a :func:`strong_bar` verdict with its numbers."""
+    name, value = verdict["best_blind"]
+    return (f"{label}: test R@1,IoU=0.5 {verdict['mean']:.1f} ± {verdict['std']:.1f} over seeds {verdict['seeds']} "
+            f"vs the best blind control ({name}) {value:.1f}: {'above' if verdict['beats_blind'] else 'NOT above'}; "
+            f"swapped / true R@1 = {verdict['swapped_ratio']:.2f} ({'<=' if verdict['words_read'] else '>'} 1/3)")
 
 
 def _seeds(text: str) -> list[int]:

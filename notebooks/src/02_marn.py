@@ -55,14 +55,21 @@ code(r'''
 try:
     import wsg
 except ImportError:
-    %pip install -q "git+https://github.com/wsg-book/wsg"
+    %pip install -q "wsg-book @ git+https://github.com/wsg-book/wsg"
 ''', tags=["skip-execution", "nbval-skip", "remove-cell"])
 
 code(r'''
+import os  # DATASET, DATA_ROOT and FEATURES can also come from $WSG_DATASET, $WSG_DATA_ROOT, $WSG_FEATURES
+
 PROFILE = None  # None: $WSG_PROFILE, else "full" with a GPU and "tiny" without
-PRESET = "charades"  # synthetic preset: "charades" or "activitynet"
-EPOCHS = None  # None: chosen per profile below
+# a synthetic preset ("charades", "activitynet") or a real dataset ("charades-sta",
+# "activitynet-captions", "tacos", "didemo"; see the how-to-run page for the files)
+DATASET = os.environ.get("WSG_DATASET", "charades")
+DATA_ROOT = os.environ.get("WSG_DATA_ROOT")  # real data: the folder of the annotation files
+FEATURES = os.environ.get("WSG_FEATURES")  # real data: an HDF5 feature file or a folder of .npy files
+EPOCHS = None  # None: the recipe's (wsg.recipes.get)
 SEED = 0
+PRESET = DATASET  # the name this parameter had before real data
 ''', tags=["parameters"])
 
 code(r'''
@@ -79,17 +86,19 @@ from matplotlib.patches import FancyBboxPatch
 import wsg
 import wsg.baselines
 import wsg.data
+import wsg.recipes
 import wsg.metrics
 import wsg.proposals
 import wsg.viz
 from wsg.models import build, strip_labels
 from wsg.models.marn import (PAPER_CHARADES_SCALES, AttentionModule, attend, caption_loss, decoder_io,
-                             refine_scores)
+                             refine_scores, scales_from_lengths)
 from wsg.train import Trainer, TrainConfig, evaluate, predict_all, set_seed
 
 pd.set_option("display.precision", 1)
 pd.set_option("display.width", 120)
 profile = wsg.get_profile(PROFILE)
+RECIPE = wsg.recipes.get("marn", DATASET, profile)  # every hyper-parameter, with its source
 if profile.device == "cpu":
     # MARN's tensors are small: one CPU thread avoids the synchronisation cost of several
     # on a busy two-core machine
@@ -147,7 +156,7 @@ arrow(ax, 10.3, 1.55, 9.7, 1.0)
 arrow(ax, 1.45, 0.45, 7.75, 0.45, "teacher forcing: <bos> w1 .. wL")
 ax.set_title("MARN: the pipeline (equation numbers of the paper)", fontsize=10)
 plt.show()
-''')
+''', tags=["hide-input"])
 
 # ============================================================================ data
 
@@ -158,7 +167,7 @@ The chapter runs on the Charades-like synthetic benchmark of the book (Chapter 1
 every video holds two to four events that share a verb or an object, each described
 by one query, so the words must be read to find the right event. Clip features are
 resampled to $T = 32$ clips per video, the paper's Charades-STA setting (the
-ActivityNet-like preset, `PRESET = "activitynet"`, uses 64).
+ActivityNet-like preset, `DATASET = "activitynet"`, uses 64).
 
 **Scales.** The paper generates "6-scale proposals in the range of [6, 12]" on
 Charades-STA with $T = 32$. Six integer scales in $[6, 12]$ starting at 6 are
@@ -169,27 +178,31 @@ its length, around the mean Charades-STA moment (8 s of 30 s, $27\,\%$). The sca
 is a property of the data, not of the method: the paper changes it for ActivityNet
 (64 scales of 128 clips). Moments of the synthetic benchmark are spread more widely
 than $[6, 11]$ clips, as the histogram below shows. We take every integer scale from
-the lower quartile to the 95th percentile of the training moments' lengths. Why not
-from the 5th percentile? Reconstruction rewards *pure* visual features, and a short
-proposal lying inside an event is purer than one covering it, so very short scales
-attract the attention without being good answers (see the visualisation section). In
-our development runs (seed 0, 20 epochs, the tiny widths below) scales 3..16 reached
-a test R@1 at IoU 0.5 of 33 % and learned more slowly than 5..16 (36 %); the paper's
-6..11 reached 29 %. Runs differ by several points between seeds (5..16 with seeds 1
-and 2 and 16 epochs: 43 % and 37 %), so only the ordering is suggestive. Like the paper's range, which sits around the mean Charades-STA
-moment, this choice uses the *lengths* of the training labels (a dataset statistic,
-the same information the moment prior below is built on), never their positions or
-their queries. The table compares what the scale sets allow: the best IoU any
-proposal of the map reaches with each test moment (an upper bound for every ranking),
-and the moment prior restricted to the map.
+the **25th to the 95th percentile** of the training moments' lengths
+(`wsg.models.marn.scales_from_lengths`, the rule the synthetic recipes use). Like the
+paper's range, which sits around the mean Charades-STA moment, this uses the
+*lengths* of the training labels (a dataset statistic, the same information the moment
+prior below is built on), never their positions or their queries.
+
+The rule was chosen on the **validation** split, by training MARN with three seeds
+per candidate rule, and never by looking at the test split. The candidates were the
+paper's range (19-34 % of the video), every scale from the 5th to the 95th percentile,
+and from the 25th to the 95th. Why would the 5th percentile hurt although its map
+contains more of the short moments? Reconstruction rewards *pure* visual features,
+and a short proposal lying inside an event is purer than one covering it, so very
+short scales attract the attention without being good answers (see the visualisation
+section). The first table compares what each map *allows*: the best IoU any proposal
+reaches with each validation moment (an upper bound for every ranking) and the moment
+prior restricted to the map. What MARN *learns* with each map is measured after the
+training section ("Seeds, budget and the scale set").
 ''')
 
 code(r'''
-bench = wsg.data.load_synthetic(PRESET, profile)
+bench = wsg.data.load_benchmark(DATASET, DATA_ROOT, FEATURES, profile, num_clips=RECIPE["num_clips"])
 T = bench.num_clips
 train_len = (bench.train_moments()[:, 1] - bench.train_moments()[:, 0]) * T  # lengths in clips
 q05, q25, q50, q95 = torch.quantile(train_len, torch.tensor([0.05, 0.25, 0.5, 0.95])).tolist()
-SCALES = tuple(range(max(1, round(q25)), min(T, round(q95)) + 1))
+SCALES = wsg.recipes.model_config(RECIPE, bench)["scales"]  # synthetic: 25th..95th percentile, as below
 print(bench.name, {split: len(df) for split, df in bench.splits.items()}, "queries; T =", T)
 print(f"training moment lengths (clips): 5% {q05:.1f}, 25% {q25:.1f}, median {q50:.1f}, 95% {q95:.1f}")
 print("paper's scales:", PAPER_CHARADES_SCALES, " ours:", SCALES)
@@ -204,25 +217,30 @@ ax.set_ylabel("count")
 ax.legend(fontsize=7)
 plt.show()
 
-test_gt = bench.moments("test")
+val_gt = bench.moments("val")
+paper_T = tuple(range(round(6 * T / 32), round(11 * T / 32) + 1))  # the paper's 19-34 % of the video
+q05_95 = scales_from_lengths(bench.train_moments(), T, 0.05, 0.95)
 rows = {}
-for name, scales in [("paper 6..11", PAPER_CHARADES_SCALES), (f"5th-95th percentile {round(q05)}..{round(q95)}",
-                      range(round(q05), round(q95) + 1)), (f"ours {min(SCALES)}..{max(SCALES)}", SCALES)]:
+for name, scales in [(f"paper {min(paper_T)}..{max(paper_T)}", paper_T),
+                     (f"5th-95th percentile {min(q05_95)}..{max(q05_95)}", q05_95),
+                     (f"ours (25th-95th) {min(SCALES)}..{max(SCALES)}", SCALES)]:
     pm = wsg.proposals.proposal_map(T, scales)
     cands = pm.moments[pm.valid]
-    best = wsg.metrics.temporal_iou(test_gt[:, None], cands[None]).max(1).values
+    best = wsg.metrics.temporal_iou(val_gt[:, None], cands[None]).max(1).values
     prior = wsg.baselines.MomentPrior().fit(bench.train_moments(), cands)
-    r = wsg.metrics.recall_at(prior.rank(len(test_gt)), test_gt, protocol="2d-tan")
+    r = wsg.metrics.recall_at(prior.rank(len(val_gt)), val_gt, protocol="2d-tan")
     rows[name] = {"proposals": len(cands), "best IoU > 0.5 (%)": 100 * (best > 0.5).float().mean().item(),
                   "best IoU > 0.7 (%)": 100 * (best > 0.7).float().mean().item(),
                   "prior R@1,IoU=0.5": r["R@1,IoU=0.5"], "prior R@5,IoU=0.5": r["R@5,IoU=0.5"]}
-display(pd.DataFrame(rows).T)
+maps = pd.DataFrame(rows).T
+maps.index.name = "validation split"
+display(maps)
 ''')
 
 md(r'''
-All three maps can represent almost every test moment (the upper bound on R@1 at
-IoU 0.5 is above 95 %); ours is more precise at IoU 0.7 than the paper's, at the price
-of more proposals to choose from.
+All three maps can represent almost every validation moment (the upper bound on R@1
+at IoU 0.5 is above 95 %); ours is more precise at IoU 0.7 than the paper's, at the
+price of more proposals to choose from.
 
 **Sizes.** The paper reduces 4096-d C3D features by $r = 8$ and gives no other width.
 In the `tiny` profile (CPU) we use $r = 4$ on our 128-d features (32 channels) and
@@ -233,15 +251,12 @@ they are learned). $N = 4$ sampling points, as in the paper.
 ''')
 
 code(r'''
-if profile.name == "tiny":
-    WIDTHS = dict(reduction=4, proposal_dim=64, attention_dim=64, query_dim=64, word_dim=64, decoder_dim=64)
-    LR = 3e-3
-else:
-    WIDTHS = dict(reduction=2, proposal_dim=256, attention_dim=256, query_dim=256, word_dim=300, decoder_dim=256)
-    LR = 1e-3
-EPOCHS = EPOCHS or {"tiny": 16, "full": 40}[profile.name]
-EPSILON = 0.1 if PRESET == "charades" else 0.3  # the paper's eps for Charades-STA / ActivityNet
-CONFIG = dict(**bench.model_kwargs(), scales=SCALES, num_points=4, epsilon=EPSILON, **WIDTHS)
+LR, BATCH = RECIPE["lr"], RECIPE["batch_size"]
+EPOCHS = EPOCHS or RECIPE["epochs"]
+CONFIG = wsg.recipes.model_config(RECIPE, bench, scales=SCALES)  # data fields + the recipe's model settings
+EPSILON = CONFIG["epsilon"]  # the paper's eps: 0.1 on Charades-STA, 0.3 on ActivityNet Captions
+WIDTHS = {k: CONFIG[k] for k in ("reduction", "proposal_dim", "attention_dim", "query_dim", "word_dim", "decoder_dim")}
+display(wsg.recipes.table(RECIPE))
 print("config:", CONFIG, "| lr:", LR, "| epochs:", EPOCHS)
 
 toy_batch = strip_labels(next(iter(bench.loader("train", batch_size=4, seed=SEED))))
@@ -630,7 +645,7 @@ code(r'''
 set_seed(SEED)
 model = build("marn", **CONFIG)
 print(f"MARN: {sum(p.numel() for p in model.parameters()):,} parameters")
-train_loader = bench.loader("train", batch_size=32, seed=SEED)
+train_loader = bench.loader("train", batch_size=BATCH, seed=SEED)
 val_loader = bench.loader("val", batch_size=64)
 test_loader = bench.loader("test", batch_size=64)
 trainer = Trainer(model, TrainConfig(epochs=EPOCHS, lr=LR, seed=SEED, protocol="2d-tan"))
@@ -643,6 +658,188 @@ wsg.viz.training_curves(history, keys=["loss", "L_p", "L_c"])
 plt.show()
 ''')
 
+# ============================================================================ seeds, budget, scales
+
+md(r'''
+## Seeds, budget and the scale set (validation, three seeds)
+
+One training run is one draw: the same settings with another seed can land many
+points away. Anything this chapter *compares* (scale sets, ablations, the $\epsilon$
+of Eq. 15) is therefore measured over three seeds, each seeded before the model is
+built, trained for 30 epochs (the validation curves below show why: they are still
+rising at the chapter's own budget) and selected on the validation split. These runs
+take too long for the chapter itself, so `scripts/marn_experiments.py` writes them to
+`results/marn_*.csv` (regenerate with the commands in its docstring) and the cells
+below read them. Every number is the mean $\pm$ the standard deviation over the
+seeds; the test split is not read for any of these choices.
+''')
+
+code(r'''
+import wsg.experiments
+
+RESULTS = wsg.experiments.find_store("charades").parent  # the repository's results/ folder
+PAPER_EPS = {"charades": 0.1, "activitynet": 0.3}
+STUDY_PRESET = DATASET if DATASET in PAPER_EPS else "charades"  # the studies run on the synthetic presets
+KEY = "R@1,IoU=0.5"
+
+
+def mean_std(df, by, metrics, split="val"):
+    # mean +- std over seeds, one row per group, as text (and the raw means for asserts)
+    g = df.groupby(by, sort=False)
+    out = pd.DataFrame({"seeds": g.size()})
+    for m in metrics:
+        mu, sd = g[f"{split}_{m}"].mean(), g[f"{split}_{m}"].std(ddof=1)
+        out[f"{split} {m}"] = [f"{a:.1f} ± {b:.1f}" for a, b in zip(mu, sd)]
+    return out
+
+
+scale_runs = pd.read_csv(RESULTS / "marn_scales.csv")
+scale_hist = pd.read_csv(RESULTS / "marn_scales_history.csv")
+runs = scale_runs[(scale_runs.preset == STUDY_PRESET) & (scale_runs.epsilon == PAPER_EPS[STUDY_PRESET])]
+table_scales = mean_std(runs, ["variant", "scales"], ["R@1,IoU=0.5", "R@1,IoU=0.7", "R@5,IoU=0.5", "mIoU"])
+table_scales["selected epoch"] = runs.groupby(["variant", "scales"], sort=False)["best_epoch"].agg(
+    lambda e: ", ".join(str(x) for x in e))
+table_scales.index.names = [f"scale rule ({STUDY_PRESET}, 30 epochs)", "scales"]
+display(table_scales)
+scale_means = runs.groupby("variant")[f"val_{KEY}"].agg(["mean", "std", "min", "max"])
+print(scale_means.round(1))
+
+hist = scale_hist[scale_hist.preset == STUDY_PRESET]
+fig, axes = plt.subplots(1, hist.variant.nunique(), figsize=(4 * hist.variant.nunique(), 2.8), sharey=True,
+                         squeeze=False)
+for ax, (variant, h) in zip(axes[0], hist.groupby("variant", sort=False)):
+    for seed, hs in h.groupby("seed"):
+        ax.plot(hs.epoch, hs[f"val_{KEY}"], lw=1, label=f"seed {seed}")
+    ax.axvline(EPOCHS, color="0.6", ls="--", lw=1)
+    ax.set_title(f"{variant} ({h.scales.iloc[0]})", fontsize=9)
+    ax.set_xlabel("epoch")
+axes[0, 0].set_ylabel(f"val {KEY}")
+axes[0, 0].legend(fontsize=7)
+plt.suptitle(f"validation curves per seed (dashed: this chapter's {EPOCHS} epochs)", fontsize=10)
+plt.tight_layout()
+plt.show()
+''')
+
+md(r'''
+The 25th-95th percentile rule has the best validation mean on every metric. We call
+two rules *separated* on a metric when their intervals mean $\pm$ std over the seeds do
+not overlap, and *within noise* otherwise. Against the 5th-95th percentile rule the
+chosen one is separated at R@1, IoU 0.5: adding the shortest scales hurts, as the
+purity argument above predicts. Against the paper's range the two are within noise at
+R@1, IoU 0.5 (the paper's range has the largest spread of the three: one of its seeds
+stays far below the others), but separated at IoU 0.7 and at R@5, where the wider map
+can place boundaries the narrower range cannot represent. We therefore keep the
+25th-95th percentile rule, and say that three seeds do not separate it from the
+paper's range at IoU 0.5. The curves also show that the runs have not converged at
+16 epochs (the budget of the earlier versions of this chapter): most select a later
+epoch, and several their last one of 30. The cell below checks each of these statements on the stored runs.
+''')
+
+code(r'''
+CHOSEN, PAPER_RULE, LOW_RULE = "25th-95th percentile", "paper 6..11 (scaled)", "5th-95th percentile"
+cols = [f"val_{m}" for m in ("R@1,IoU=0.5", "R@1,IoU=0.7", "R@5,IoU=0.5", "mIoU")]
+by_rule = runs.groupby("variant")
+mu, sd = by_rule[cols].mean(), by_rule[cols].std(ddof=1)
+separated = (mu.loc[CHOSEN] - sd.loc[CHOSEN]) > (mu + sd)  # the chosen rule's interval lies above the other's
+print("separated from the chosen rule (mean ± std intervals do not overlap):")
+display(separated.drop(CHOSEN))
+assert (by_rule.size() >= 3).all(), "every rule is measured with three seeds or more"
+assert (mu.idxmax() == CHOSEN).all(), "the chosen rule has the best validation mean on every metric"
+if STUDY_PRESET == "charades":
+    assert separated.loc[LOW_RULE, f"val_{KEY}"], "the 5th-95th percentile rule is separated at IoU 0.5"
+    assert not separated.loc[PAPER_RULE, f"val_{KEY}"], "the paper's range is within noise at IoU 0.5"
+    assert separated.loc[PAPER_RULE, ["val_R@1,IoU=0.7", "val_R@5,IoU=0.5"]].all()
+    assert sd.loc[PAPER_RULE, f"val_{KEY}"] == sd[f"val_{KEY}"].max()
+    assert (runs.best_epoch > 16).mean() >= 2 / 3 and (runs.best_epoch == 30).any()
+if DATASET == STUDY_PRESET:  # the chapter's own map is the one the stored runs chose
+    assert runs.loc[runs.variant == CHOSEN, "scales"].iloc[0] == f"{min(SCALES)}..{max(SCALES)}"
+''')
+
+md(r'''
+### Where the seed-to-seed spread comes from
+
+The table below follows every stored run (the scale study, the ablation, and the
+reference trained with a three times smaller learning rate, `results/marn_lr.csv`)
+through its validation curve. It answers the question of where the seed noise comes
+from, one suspect at a time:
+
+* **Epochs.** The largest effect. At 16 epochs (the budget of the earlier versions of
+  this chapter) the three reference seeds agree closely, but they are far from done:
+  from there to 30 epochs they gain
+  more than twenty points each on average, and they fan out while they climb. A
+  comparison of two variants at a short budget measures how *fast* each learns (the
+  $1 \times 1$ variant, for instance, leads at the short budget and is behind at 30
+  epochs); the stored runs are compared at 30 epochs for this reason.
+* **$\epsilon$ of Eq. 15.** Not a cause: on the same weights, switching the clip term
+  on or off moves R@1 by less than a point on average (a few at most), while the
+  seeds of the reference differ several times more.
+* **The clip branch.** Not a cause: without it the spread is *larger* (one seed of
+  "multi-level off" ends far below the others).
+* **Learning rate.** With a three times smaller step the three seeds agree closely,
+  but at 30 epochs they are still at the level the reference reached at half that
+  budget: the small step slows the climb rather than removing the fan-out, which we
+  could not follow further within the budget of these runs.
+* **Capacity.** Not measured here (wider models were left out of the stored runs for
+  time); it remains a suspect.
+
+Across all runs the training loss at the selected epoch is *negatively* correlated
+with validation R@1: the seeds that ground better also reconstruct better, so the
+objective does prefer the right event; a seed that stays low has not found it within
+the budget, which is an optimisation (not an objective) failure. One run of the
+chapter is one draw from this spread, which is why its single-seed numbers are shown
+next to the stored three-seed means, never alone.
+''')
+
+code(r'''
+SHORT = 16  # the budget of the earlier versions of this chapter
+abl_hist = pd.read_csv(RESULTS / "marn_ablation_history.csv")
+all_hist = pd.concat([scale_hist[scale_hist.preset == "charades"], abl_hist,
+                      pd.read_csv(RESULTS / "marn_lr_history.csv")])
+budget_rows = []
+for (variant, seed), h in all_hist.groupby(["variant", "seed"], sort=False):
+    h = h.set_index("epoch")
+    best = int(h[f"val_{KEY}"].idxmax())
+    budget_rows.append({"variant": variant, "seed": seed, "selected epoch (of 30)": best,
+                        f"best val R@1 in {SHORT} epochs": h.loc[:SHORT, f"val_{KEY}"].max(),
+                        "best val R@1 in 30 epochs": h[f"val_{KEY}"].max(),
+                        "training loss at the selected epoch": h.loc[best, "loss"],
+                        "training loss at epoch 30": h["loss"].iloc[-1]})
+budget = pd.DataFrame(budget_rows).set_index(["variant", "seed"])
+display(budget.round(2))
+by_variant = budget.groupby("variant", sort=False)
+spread = by_variant["best val R@1 in 30 epochs"].agg(lambda x: x.max() - x.min())
+gain = (budget["best val R@1 in 30 epochs"] - budget[f"best val R@1 in {SHORT} epochs"])
+loss_spread = by_variant["training loss at the selected epoch"].agg(lambda x: x.max() - x.min())
+corr = np.corrcoef(budget["training loss at the selected epoch"], budget["best val R@1 in 30 epochs"])[0, 1]
+# eps of Eq. 15: the change within a seed (same weights) against the spread between seeds
+eps_runs = scale_runs[scale_runs.preset == "charades"].pivot_table(
+    index=["variant", "seed"], columns="epsilon", values=f"val_{KEY}")
+eps_effect = (eps_runs[0.1] - eps_runs[0.0]).abs()
+print(f"seed spread (max - min of val {KEY}, 30 epochs), per variant:", spread.round(1).to_dict())
+print(f"gain from {SHORT} to 30 epochs: mean {gain.mean():.1f}, range {gain.min():.1f} .. {gain.max():.1f} points")
+print(f"|eps = 0.1 vs eps = 0| on the same weights: mean {eps_effect.mean():.1f}, max {eps_effect.max():.1f} points")
+print(f"training-loss spread between seeds at the selected epoch: {loss_spread.round(2).to_dict()}")
+print(f"correlation of the training loss and val R@1 across runs: {corr:.2f}")
+
+lr_runs = pd.read_csv(RESULTS / "marn_lr.csv")
+lr_val = lr_runs[lr_runs.epsilon == PAPER_EPS["charades"]][f"val_{KEY}"]
+ref_budget = budget.loc[REF_NAME := "25th-95th percentile"]
+print(f"lr 1e-3 (3 seeds, 30 epochs): val {KEY} {lr_val.mean():.1f} ± {lr_val.std(ddof=1):.1f}; "
+      f"reference at {SHORT} epochs {ref_budget[f'best val R@1 in {SHORT} epochs'].mean():.1f}, at 30 "
+      f"{ref_budget['best val R@1 in 30 epochs'].mean():.1f} ± {ref_budget['best val R@1 in 30 epochs'].std(ddof=1):.1f}")
+assert gain.loc[REF_NAME].mean() > 20, "the reference gains > 20 points from 16 to 30 epochs"
+assert ref_budget[f"best val R@1 in {SHORT} epochs"].std(ddof=1) < ref_budget["best val R@1 in 30 epochs"].std(ddof=1)
+assert eps_effect.mean() < 1 and eps_effect.max() < spread[REF_NAME] / 2, "eps moves R@1 less than the seeds do"
+assert spread["multi-level off"] > spread[REF_NAME], "without the clip branch the seeds spread more"
+short, full = f"best val R@1 in {SHORT} epochs", "best val R@1 in 30 epochs"
+one_by_one = budget.groupby("variant")[[short, full]].mean()
+assert one_by_one.loc["Conv2d_2 1 x 1 instead of 3 x 3", short] > one_by_one.loc[REF_NAME, short]
+assert one_by_one.loc["Conv2d_2 1 x 1 instead of 3 x 3", full] < one_by_one.loc[REF_NAME, full]
+assert lr_val.std(ddof=1) < ref_budget[full].std(ddof=1) and lr_val.mean() < ref_budget[full].mean() - 10
+assert abs(lr_val.mean() - ref_budget[short].mean()) < 5  # lr 1e-3 at 30 epochs ~ the reference at 16
+assert corr < 0, "lower training loss goes with higher validation R@1"
+''')
+
 # ============================================================================ evaluation
 
 md(r'''
@@ -653,8 +850,8 @@ when IoU > m), with the model selected on the validation split. Next to MARN, th
 blind baselines of Chapter 1: the random ranking and the moment-frequency prior,
 which ranks moments by how often training moments fall on them and never sees the
 query or the video. We give the prior both the default candidate set (every span of
-the 32-clip grid) and MARN's own proposal map, and MARN must beat the better of the
-two by a clear margin.
+the 32-clip grid) and MARN's own proposal map. A prior is a low bar on this data; the
+controls below are the real one.
 ''')
 
 code(r'''
@@ -667,10 +864,45 @@ rows = {"random (all spans)": blind.loc["random"].to_dict(), "prior (all spans)"
         "prior (MARN's map)": blind_map.loc["prior"].to_dict(), "MARN (weak)": test}
 table = wsg.viz.results_table(rows, protocol="2d-tan")
 display(table)
-MARGIN = 5.0
 prior_best = max(rows["prior (all spans)"]["R@1,IoU=0.5"], rows["prior (MARN's map)"]["R@1,IoU=0.5"])
-print(f"MARN R@1,IoU=0.5 = {test['R@1,IoU=0.5']:.1f} vs best prior {prior_best:.1f}")
-assert test["R@1,IoU=0.5"] >= prior_best + MARGIN, "MARN must beat the moment prior by a clear margin"
+print(f"MARN R@1,IoU=0.5 = {test['R@1,IoU=0.5']:.1f} vs best prior {prior_best:.1f} (one seed; the bar below uses three)")
+''')
+
+md(r'''
+**The controls** (Chapter 1): the same trained model next to the swapped-query control
+(each query replaced by another query of the same video: a model that reads the words
+must lose its hits), chance among events and the blind rankings over MARN's own
+proposal map (`model.candidates()`), with the *event hit* (the share of top-1 moments
+whose centre lies in the ground truth): the yardstick of the book's evidence standard.
+''')
+
+code(r'''
+import wsg.controls
+
+controls = wsg.controls.table(model, bench, "test", "2d-tan")  # the control table of the evidence standard
+display(controls.round(1))
+''')
+
+md(r'''
+**The bar, on three seeds.** This chapter trains one seed, and MARN's seeds spread by
+several points (the previous section), so the book's bar is checked on the results
+store (`results/tiny-<preset>.csv`, written by
+`python -m wsg.experiments marn --datasets charades activitynet --blind`): MARN's mean
+test R@1,IoU=0.5 over three seeds must beat the best query-blind control (chance among
+events, MARN trained on one-token sentences, the prior over MARN's own proposal map),
+and its swapped-query R@1 must be at most a third of its true R@1.
+''')
+
+code(r'''
+import wsg.experiments
+
+if DATASET in ("charades", "activitynet") and profile.name == "tiny":
+    bar, verdict = wsg.experiments.strong_bar("marn", bench, model.candidates(), dataset=DATASET)
+    display(bar.round(1))
+    print(wsg.experiments.describe_bar(verdict, "MARN"))
+    assert verdict["beats_blind"] and verdict["words_read"], verdict
+else:
+    print("the results store holds tiny synthetic runs; for this setting run `python -m wsg.experiments` first")
 ''')
 
 md(r'''
@@ -821,51 +1053,66 @@ md(r'''
 The paper ablates the proposal representation (average pooling over all clips of the
 proposal vs. sampling + Conv3d, its Table 3 rows 4 and 7), the receptive field of
 $\operatorname{Conv2d}_2$ ($1 \times 1$ vs. $3 \times 3$, rows 1-2) and the
-multi-level branch (off, in training only, in training and inference, Table 5). We
-train the reference and each variant with the same seed and a budget of half the
-main run's epochs (to keep the chapter fast); "train only" is the reference run
-evaluated with $\epsilon = 0$. The average-pooling
-variant replaces sampling + Conv3d with the plain mean of the reduced features over
-the proposal's clips followed by a linear map to $d_{vp}$ (the same width, so the
-comparison isolates the representation). One seed, one short run each: differences
-of a few points are within the run-to-run noise on a benchmark this small.
+multi-level branch (off, in training only, in training and inference, Table 5). Each variant
+is trained with three seeds for 30 epochs, like the reference (the scale study's
+25th-95th percentile runs, the same settings and seeds), and selected on validation;
+"train only" is the reference's weights evaluated with $\epsilon = 0$. The
+average-pooling variant replaces sampling + Conv3d with the plain mean of the reduced
+features over the proposal's clips followed by a linear map to $d_{vp}$ (the same
+width, so the comparison isolates the representation). The runs come from
+`results/marn_ablation.csv` (`scripts/marn_experiments.py --study ablation`); the
+table gives mean $\pm$ std over the seeds on validation and, once the variants are
+fixed, on test. No choice is made from the test columns.
 ''')
 
 code(r'''
-ABLATION_EPOCHS = max(2, EPOCHS // 2)
-variants = {
-    "MARN: Conv3d, 3 x 3, multi-level train + infer": {},
-    "multi-level off": dict(clip_branch=False),
-    "AvgPool instead of sampling + Conv3d": dict(proposal_pool="avg"),
-    "Conv2d_2 1 x 1 instead of 3 x 3": dict(attention_kernel=1),
-}
-
-
-def evaluate_eps(m, epsilon):
+def evaluate_eps(m, epsilon, loader=None):
     # evaluate with another eps of Eq. 15 (0 = the clip branch is used in training only)
     old, m.config.epsilon = m.config.epsilon, epsilon
     try:
-        return evaluate(m, test_loader, protocol="2d-tan")
+        return evaluate(m, loader or val_loader, protocol="2d-tan")
     finally:
         m.config.epsilon = old
 
 
-ablation, seconds = {}, {}
-for name, change in variants.items():
-    set_seed(SEED)
-    variant = build("marn", **{**CONFIG, **change})
-    t0 = time.perf_counter()
-    Trainer(variant, TrainConfig(epochs=ABLATION_EPOCHS, lr=LR, seed=SEED, protocol="2d-tan",
-                                 progress=False)).fit(train_loader, val_loader)
-    seconds[name] = time.perf_counter() - t0
-    ablation[name] = evaluate(variant, test_loader, protocol="2d-tan")
-    if not change:  # Table 5's middle row: the same weights, eps = 0 at inference
-        ablation["multi-level train only (eps = 0)"] = evaluate_eps(variant, 0.0)
-        reference = variant
-ablation_table = wsg.viz.results_table(ablation, protocol="2d-tan")
-ablation_table.index.name = f"variant ({ABLATION_EPOCHS} epochs, 2d-tan protocol)"
+REFERENCE = "25th-95th percentile"
+abl_runs = pd.read_csv(RESULTS / "marn_ablation.csv")
+ref_runs = scale_runs[(scale_runs.preset == "charades") & (scale_runs.variant == REFERENCE)]
+ref_runs = ref_runs.assign(variant=np.where(ref_runs.epsilon == 0.0, "multi-level train only (eps = 0)",
+                                            "MARN: Conv3d, 3 x 3, multi-level train + infer"))
+ablation_runs = pd.concat([ref_runs[ref_runs.epsilon.isin([0.0, 0.1])],
+                           abl_runs[abl_runs.epsilon.isin([0.0, 0.1]) & ((abl_runs.epsilon == 0.1) |
+                                                                         (abl_runs.variant == "multi-level off"))]])
+metrics = ["R@1,IoU=0.5", "R@1,IoU=0.7", "R@5,IoU=0.5"]
+ablation_table = pd.concat([mean_std(ablation_runs, "variant", metrics, "val"),
+                            mean_std(ablation_runs, "variant", metrics, "test").drop(columns="seeds")], axis=1)
+ablation_table.index.name = "variant (charades, 30 epochs, 2d-tan, mean ± std)"
 display(ablation_table)
-print({k: f"{v:.0f} s" for k, v in seconds.items()})
+abl = ablation_runs.groupby("variant", sort=False)[f"val_{KEY}"].agg(["mean", "std"])
+print(abl.round(1))
+''')
+
+md(r'''
+With three seeds and 30 epochs, the full model has the best validation mean, and
+none of the paper's ablations is *separated* from it at R@1, IoU 0.5 (the rule of the
+scale study: the intervals mean $\pm$ std overlap). Our reproduction points the same
+way as the paper's Tables 3 and 5 (each piece helps a little) but cannot confirm any
+single row: the differences are of the size of the seed noise. Switching the clip
+term of Eq. 15 off at inference ("train only") moves R@1 by less than a point on the
+same weights, as in the paper (32.07 vs 31.94). Without the clip branch in training the
+spread over seeds is the largest of all. The cell below checks these statements.
+''')
+
+code(r'''
+variants = ablation_runs.groupby("variant", sort=False)[f"val_{KEY}"]
+a_mu, a_sd = variants.mean(), variants.std(ddof=1)
+FULL = "MARN: Conv3d, 3 x 3, multi-level train + infer"
+apart = (a_mu[FULL] - a_sd[FULL]) > (a_mu + a_sd)
+print("separated from the full model at val", KEY, ":", apart.drop(FULL).to_dict())
+assert (variants.size() >= 3).all(), "every variant has three seeds"
+assert a_mu.idxmax() == FULL and not apart.drop(FULL).any()
+assert abs(a_mu[FULL] - a_mu["multi-level train only (eps = 0)"]) < 1.0
+assert a_sd.idxmax() == "multi-level off"
 ''')
 
 md(r'''
@@ -882,14 +1129,11 @@ comparisons, for reference:
 | + multi-level in training and inference | 31.94 | 14.81 | 70.00 |
 
 On real data the paper finds that each piece helps a little and that the clip branch
-mainly lifts R@5. Our reduced reproduction, one seed at half the main budget on a small
-synthetic benchmark, is printed above; read it as a check of the switches and of the
-direction of the effects, not as a replication. Two caveats for reading it. First,
-at a short budget a variant that learns more slowly looks worse than it would at
-convergence: the clip branch, for instance, also trains the shared Conv1d and Conv3d
-through a second, easier reconstruction, which can speed up learning without making
-the final model better. Second, Eq. 15 changes only the ranking, so "train only" and
-"train + infer" share their weights and differ only through $\epsilon$.
+mainly lifts R@5. Our reduced reproduction (three seeds each, 30 epochs, a small
+synthetic benchmark) is the table above; a difference between two variants means
+something only when it is larger than the spread of each over its seeds. Eq. 15
+changes only the ranking, so "train only" and "train + infer" share their weights and
+differ only through $\epsilon$.
 ''')
 
 # ============================================================================ ambiguities
@@ -900,9 +1144,10 @@ md(r'''
 * **Scale set.** "6-scale proposals in the range of [6, 12]" (Charades, $T = 32$) is
   read as the integers $6, \dots, 11$ (`range(6, 12)`), the config default. On the
   synthetic data, whose moments are spread more widely, the chapter uses every integer
-  scale between the 5th and 95th percentiles of the training moments' lengths, and
-  says so; the ActivityNet map (64 scales of 128 clips, stride $s/4$) is available as
-  `stride_fraction=0.25`.
+  scale between the 25th and 95th percentiles of the training moments' lengths
+  (`scales_from_lengths`), a rule chosen on the validation split over three seeds
+  (section "Seeds, budget and the scale set"); the ActivityNet map (64 scales of 128
+  clips, stride $s/4$) is available as `stride_fraction=0.25`.
 * **Sampling points.** BMN {cite}`bmn2019` has two conventions; we place the $N$ points
   from the first to the last clip of a proposal (`endpoints="inclusive"`), so a valid
   proposal never reads past the video's end; `"bins"` (bin centres) is the
@@ -998,13 +1243,20 @@ lower, because the blind attention has no reason to prefer a whole event. The de
 then receives the same feature for different queries and can only learn the mixture of
 the video's verbs and objects, so the loss stays above that of the query-aware model by
 roughly the entropy of choosing among the video's events for the verb and object words.
+You do not need to write the subclass: `wsg.controls.query_blind(bench)` replaces every
+query by one constant token, so MARN trained on it is exactly this model, and its
+multi-seed test numbers are the "query-blind" row of the results store
+(`python -m wsg.experiments marn --blind`), which the book's bar compares MARN with.
+The swapped-query row of the control table above answers the same question from the
+other side: a model that ignored the words would score the same there.
 ```
 
 ```{exercise} Eq. 15 and the two softmaxes
 :label: marn-ex4
 $Att_p$ is normalised over a few hundred cells and $Att_c$ over 32 clips. What happens
-to the ranking when $\epsilon \to \infty$? Evaluate the trained model with
-$\epsilon \in \{0, 0.1, 1, 10\}$ (use `evaluate_eps`) and explain the trend of R@1 and R@5.
+to the ranking when $\epsilon \to \infty$? Evaluate the trained model on the
+validation split with $\epsilon \in \{0, 0.1, 1, 10\}$ (use `evaluate_eps`) and
+explain the trend of R@1 and R@5. Is one seed enough to choose $\epsilon$?
 ```
 
 ```{solution} marn-ex4
@@ -1012,12 +1264,29 @@ $\epsilon \in \{0, 0.1, 1, 10\}$ (use `evaluate_eps`) and explain the trend of R
 With a very large $\epsilon$ the score of a proposal is dominated by the clip
 attention at its centre: all proposals that share a centre get (nearly) the same
 score, whatever their length, and the length is then decided by the small $Att_p$
-differences among them. R@1 at high IoU typically drops because the clip branch knows
-where the event is but nothing about its extent; R@5 can rise, because NMS then keeps
-proposals of several lengths around the best centre. $\epsilon = 0.1$ keeps $Att_p$ in
-charge and uses $Att_c$ as a tie-breaker, which is the paper's intent.
+differences among them. R@1 drops because the clip branch knows where the event is
+but little about its extent. $\epsilon = 0.1$ keeps $Att_p$ in charge and uses $Att_c$
+as a tie-breaker, which is the paper's intent. The cell below the exercises gives the
+numbers for this chapter's model and, from the results store, for three seeds: R@1
+falls clearly from $\epsilon = 1$ on, R@5 much less (NMS still keeps proposals of
+several lengths around the best centres). Between $\epsilon = 0$ and $0.1$ the change
+within a seed is far smaller than the spread between seeds: one seed cannot choose
+$\epsilon$, and three do not separate these two values either.
 ```
 ''')
+
+code(r'''
+# Worked numbers for Exercise 4: eps of Eq. 15 on the same weights, validation split
+eps_live = {f"eps = {e:g}": evaluate_eps(model, e) for e in (0.0, 0.1, 1.0, 10.0)}
+display(wsg.viz.results_table(eps_live, protocol="2d-tan"))
+ref = scale_runs[(scale_runs.preset == STUDY_PRESET) & (scale_runs.variant == REFERENCE)]
+for m in ("R@1,IoU=0.5", "R@5,IoU=0.5"):
+    grid = ref.pivot_table(index="seed", columns="epsilon", values=f"val_{m}")
+    grid.loc["mean ± std"] = [f"{a:.1f} ± {b:.1f}" for a, b in zip(grid.mean(), grid.std(ddof=1))]
+    grid.columns = [f"eps = {e:g}" for e in grid.columns]
+    grid.index.name = f"val {m}, 3 seeds"
+    display(grid)
+''', tags=["hide-input"])
 
 # ============================================================================ summary
 
@@ -1035,6 +1304,11 @@ md(r'''
 * On the synthetic benchmark MARN clearly beats the blind baselines, and its
   attention maps move with the words for a fixed video; its weakness is the extent
   of the moment, which reconstruction does not constrain.
+* One run is one draw: with the same settings MARN's validation R@1 spans about ten
+  points over three seeds, and it is still climbing at 16 epochs. The scale set (25th
+  to 95th percentile of the training lengths), the 30-epoch budget of the stored runs
+  and every ablation statement were measured over three seeds on the validation split;
+  none of the paper's ablations is separated from the full model at that noise level.
 
 ## References
 

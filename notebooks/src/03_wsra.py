@@ -46,14 +46,21 @@ code(r'''
 try:
     import wsg
 except ImportError:
-    %pip install -q "git+https://github.com/wsg-book/wsg"
+    %pip install -q "wsg-book @ git+https://github.com/wsg-book/wsg"
 ''', tags=["skip-execution", "nbval-skip", "remove-cell"])
 
 code(r'''
+import os  # DATASET, DATA_ROOT and FEATURES can also come from $WSG_DATASET, $WSG_DATA_ROOT, $WSG_FEATURES
+
 PROFILE = None  # None: $WSG_PROFILE, else "full" with a GPU and "tiny" without
-PRESET = "charades"  # synthetic preset: "charades" or "activitynet"
-EPOCHS = None  # None: chosen per profile below
+# a synthetic preset ("charades", "activitynet") or a real dataset ("charades-sta",
+# "activitynet-captions", "tacos", "didemo"; see the how-to-run page for the files)
+DATASET = os.environ.get("WSG_DATASET", "charades")
+DATA_ROOT = os.environ.get("WSG_DATA_ROOT")  # real data: the folder of the annotation files
+FEATURES = os.environ.get("WSG_FEATURES")  # real data: an HDF5 feature file or a folder of .npy files
+EPOCHS = None  # None: the recipe's (wsg.recipes.get)
 SEED = 0
+PRESET = DATASET  # the name this parameter had before real data
 ''', tags=["parameters"])
 
 code(r'''
@@ -70,6 +77,7 @@ from matplotlib.patches import FancyBboxPatch
 import wsg
 import wsg.baselines
 import wsg.data
+import wsg.recipes
 import wsg.metrics
 import wsg.proposals
 import wsg.viz
@@ -84,6 +92,7 @@ from wsg.train import Trainer, TrainConfig, evaluate, set_seed
 pd.set_option("display.precision", 1)
 pd.set_option("display.width", 120)
 profile = wsg.get_profile(PROFILE)
+RECIPE = wsg.recipes.get("wsra", DATASET, profile)  # every hyper-parameter, with its source
 if profile.device == "cpu":
     # small tensors: one thread avoids the synchronisation cost of several on a busy 2-core machine
     torch.set_num_threads(1)
@@ -128,7 +137,7 @@ arrow(ax, 9.3, 2.9, 9.3, 1.9)
 arrow(ax, 3.1, 0.9, 8.4, 0.8, "other queries of the batch (negatives, top/last-K; Eq. 4 weights)")
 ax.set_title("WSRA: one scorer, a softmax over snippets, and four weakly-supervised losses", fontsize=10)
 plt.show()
-''')
+''', tags=["hide-input"])
 
 # ============================================================================ data
 
@@ -143,17 +152,13 @@ config defaults.
 ''')
 
 code(r'''
-bench = wsg.data.load_synthetic(PRESET, profile=profile)
-BATCH = profile.batch_size
-if profile.name == "tiny":
-    WIDTHS = dict(word_dim=64, text_hidden=64, hidden=128, phi_hidden=64)
-    EPOCHS = EPOCHS or 12
-    ABL_EPOCHS = 8
-else:
-    WIDTHS = dict(word_dim=300, text_hidden=256, hidden=256, phi_hidden=256)
-    EPOCHS = EPOCHS or 30
-    ABL_EPOCHS = 12
-LR = 1e-3  # the paper's Adam learning rate is 1e-4; see the training section
+bench = wsg.data.load_benchmark(DATASET, DATA_ROOT, FEATURES, profile, num_clips=RECIPE["num_clips"])
+BATCH = RECIPE["batch_size"]
+WIDTHS = RECIPE["model"]  # the recipe's model settings (widths; on real data also windows and loss weights)
+EPOCHS = EPOCHS or RECIPE["epochs"]
+ABL_EPOCHS = {"tiny": 8, "full": 12}[profile.name]  # the ablations' shorter budget (this chapter's choice)
+LR = RECIPE["lr"]  # the paper's Adam learning rate is 1e-4; see the training section
+display(wsg.recipes.table(RECIPE))
 print(bench.name, {k: len(v) for k, v in bench.splits.items()}, "queries;", bench.model_kwargs())
 print("batch", BATCH, "| widths", WIDTHS, "| epochs", EPOCHS, "| ablation epochs", ABL_EPOCHS)
 batch = strip_labels(next(iter(bench.loader("train", BATCH, shuffle=False))))
@@ -468,11 +473,24 @@ $$
 where $\alpha_{t\pm}$ is Eq. 2's attention of video $i$ to its own query $t_+$ or to
 a negative $t_-$. The paper samples one negative; we use every negative kept by
 top/last-K and average over them (no randomness, lower variance). The sum over
-snippets stays as printed. Because $\alpha \approx 1/T$, the hinge is almost always
-active and the loss behaves like
-$\sum_t \alpha_{t-}\phi_{t-} - \sum_t \alpha_{t+}\phi_{t+}$: the attention-weighted
-mean score of the true query must rise and that of the negatives fall. This term
-carries weight $\delta = 1$ in Eq. 11, ten times the others.
+snippets stays as printed.
+
+**Under the printed attention this hinge never clips.** Since $\phi \in (0, 1)$, Eq. 2
+gives every snippet at most $\alpha_{max} = e/(e + T - 1)$ (Exercise 1), which is
+$0.08$ for $T = 32$; so $\alpha_{t\pm}\,\phi_{t\pm} < 0.08 < m = 0.2$ and the argument
+of every $\max$ is positive, for every snippet, pair and step of training. The loss is
+therefore *exactly* linear,
+
+$$
+\mathcal{L}_{ins\text{-}vas} = T m + \sum_t \alpha_{t-}\phi_{t-} - \sum_t \alpha_{t+}\phi_{t+}
+$$
+
+(per pair, averaged): the attention-weighted mean score of the true query must rise
+and that of the negatives fall, and the margin $m$ only adds a constant. The hinge can
+clip only when the attention is sharper than printed (a temperature or
+`attention="logit"`), and then only at the few snippets that hold most of the weight.
+This term carries weight $\delta = 1$ in Eq. 11, ten times the others. The cell
+checks both claims on the training batch.
 ''')
 
 code(r'''
@@ -492,6 +510,13 @@ with torch.no_grad():
             total += float(torch.clamp(m + a_neg[:n] * phi_neg - a_pos[:n] * phi_pos, min=0).sum())
 torch.testing.assert_close(lib, torch.tensor(total / count, dtype=lib.dtype))
 print(f"Eq. 6: library {float(lib):.4f} = triple loop {total / count:.4f}")
+# the hinge never clips under the printed attention: alpha * phi < e / (e + T - 1) < m
+a_max = math.e / (math.e + T - 1)
+arg = m + out["alpha_cross"] * out["phi_cross"] - (out["alpha_cross"] * out["phi_cross"]).diagonal(
+    dim1=0, dim2=1).transpose(0, 1).unsqueeze(1)
+print(f"largest alpha * phi in the batch {float((out['alpha_cross'] * out['phi_cross']).max()):.4f} "
+      f"< e/(e+T-1) = {a_max:.4f} < m = {m}; hinge arguments <= 0: {int((arg[neg] <= 0).sum())}")
+assert a_max < m and bool((arg[neg.unsqueeze(-1).expand_as(arg) & mask.unsqueeze(1)] > 0).all())
 ''')
 
 # ============================================================================ Eqs. 7-10
@@ -602,10 +627,15 @@ $$
 
 with the paper's $\delta = 1$ and $\alpha = \beta = \gamma = 0.1$ (config fields
 `w_bg`, `w_crov`, `w_vas`, `w_ins`; the paper reuses the letters $\alpha, \beta,
-\gamma$ for three other things). A term with weight 0 is not computed.
+\gamma$ for three other things). A term with weight 0 is not computed. **Our default
+drops Eq. 3** ($\alpha$ = `w_bg = 0`): chosen on the validation split over three seeds
+and both synthetic presets, because with it WSRA failed to train on the
+ActivityNet-like preset in two seeds of three (the controls section below gives the
+evidence). The cell checks the sum with all four terms on, at the paper's weights.
 ''')
 
 code(r'''
+toy.config.w_bg = 0.1  # the paper's Eq. 11, all four terms (our default has w_bg = 0)
 total, parts = toy.loss(batch, out)
 c = toy.config
 ref = c.w_bg * parts["bg"] + c.w_crov * parts["crov"] + c.w_vas * parts["vas"] + c.w_ins * parts["ins_vas"]
@@ -633,10 +663,30 @@ $$
 *Mean inside* alone ties every window that lies inside a high-attention region and
 so prefers the shortest one. *Mean outside* penalises windows that leave part of the
 attended region out. Their difference peaks on a window that covers the attended
-region and no more; the evaluation section compares both scores. On DiDeMo-format
-data, `candidates="didemo"` ranks the 21 fixed chunk moments instead
+region and no more; the evaluation section compares both scores.
+
+**A window with no outside.** The whole video has $e - s = 1$ and $A = 1$, so the
+mean outside is $0/0$. Computed as printed above, in floating point, it is rounding
+error divided by rounding error: scores of $\pm 100$, or exactly 1. That matters on
+DiDeMo, where candidate (0, 5) of a 30-s video *is* the whole video: in an untrained
+model it ranked first for about three queries in four. We define the mean outside of
+a window that leaves less than $10^{-6}$ of the video out to equal its mean inside,
+so its score is exactly 0, the score of every window under uniform attention: the
+whole video is no evidence for or against itself. (The library also computes the
+outside mass and length directly, $F(s) + F(1) - F(e)$ over $s + 1 - e$, not as
+$1 - A$ over $1 - (e - s)$.) Because the six DiDeMo chunks partition the video, some
+chunk has above-uniform mean attention and a positive score unless the attention is
+exactly uniform: the whole video can no longer win by accident (Exercise 6).
+
+**DiDeMo.** `candidates="didemo"` ranks the 21 fixed chunk moments
 (`wsg.proposals.didemo_moments`; `model.rank_didemo(batch)` returns the candidate
-indices that `wsg.metrics.didemo_scores` expects), as the paper does there.
+indices that `wsg.metrics.didemo_scores` expects). This is **not** what the paper does
+there: its DiDeMo "snippets" are the 21 proposals themselves, each described by a
+feature (the proposal's average-pooled feature concatenated with the video's global
+one), and it keeps the proposals with the highest attention weight. We keep one model
+for every dataset: Eq. 2 attends over the resampled clips and each of the 21 moments
+is scored by the same window contrast as any other window. No proposal feature is
+built. The evaluation section runs this path on DiDeMo-format synthetic data.
 ''')
 
 code(r'''
@@ -646,9 +696,19 @@ print("proportional windows:", tuple(windows.shape), "| lengths:",
       sorted({round(float(w), 2) for w in windows[:, 1] - windows[:, 0]}))
 moments, scores = toy.predict(batch, top_k=5)
 print("predict ->", tuple(moments.shape), tuple(scores.shape), "(ranked best first, before NMS)")
-didemo = build("wsra", **bench.model_kwargs(), **WIDTHS, candidates="didemo").eval()
+didemo = build("wsra", **bench.model_kwargs(), **{**WIDTHS, "candidates": "didemo"}).eval()
 print("didemo candidates ->", tuple(didemo.predict(batch, top_k=21)[0].shape),
       "| rank_didemo ->", tuple(didemo.rank_didemo(batch).shape))
+# the whole video (candidate (0, 5) of a 30-s video) scores exactly 0, and never ranks first
+batch30 = {**batch, "duration": torch.full_like(batch["duration"], 30.0)}
+FULL = wsg.proposals.didemo_candidates().index((0, 5))
+with torch.no_grad():
+    a30 = didemo.attend(batch30)
+    s30 = window_scores(a30["alpha"], a30["mask"], didemo.candidate_windows(batch30))
+first = didemo.rank_didemo(batch30)[:, 0]
+print(f"untrained model, 30-s videos: score of (0, 5) in [{float(s30[:, FULL].min())}, "
+      f"{float(s30[:, FULL].max())}]; ranked first for {int((first == FULL).sum())} of {len(first)} queries")
+assert bool((s30[:, FULL] == 0).all()) and not bool((first == FULL).any())
 ''')
 
 # ============================================================================ training
@@ -669,7 +729,11 @@ blind prior. In the failing runs the scorer learned to rate the strongly-activat
 event snippets *low* for every query, because about 25 negative queries push them
 down for each positive that pushes them up. The fixes are a LayerNorm on the snippet
 embedding (`norm=True`), no dropout on the snippets (`dropout=0`), and snippet width
-128 in the tiny profile. With all three, four seeds out of four took off.
+128 in the tiny profile. With all three, four seeds out of four took off on the
+Charades-like preset. They were not enough on the ActivityNet-like preset, where two
+seeds of three still failed with the paper's weights: there the fore/background loss
+(Eq. 3) drove the attention off the events, and dropping it (`w_bg = 0`, our default)
+made every seed train (the controls section).
 ''')
 
 code(r'''
@@ -696,7 +760,8 @@ plt.show()
 
 md(r'''
 The loss curves have very different scales: $\mathcal{L}_{ins\text{-}vas}$ sums a
-nearly always active hinge over 32 snippets, so it sits near $32m$ and moves slowly,
+hinge over 32 snippets that never clips under the printed attention, so it sits near
+$32m$ and moves slowly,
 while $\mathcal{L}_{vas}$ falls towards 0 once the foregrounds recognise their
 queries. Validation R@1 climbs for several epochs and then flattens.
 ''')
@@ -726,9 +791,196 @@ rows = {"WSRA (ours, synthetic)": test,
 table = wsg.viz.results_table(rows, protocol="2d-tan")
 display(table)
 prior_best = max(blind_win.loc["prior", "R@1,IoU=0.5"], blind_grid.loc["prior", "R@1,IoU=0.5"])
-MARGIN = 10.0
-print(f"test R@1,IoU=0.5 = {test['R@1,IoU=0.5']:.1f} vs best prior {prior_best:.1f} (required margin {MARGIN})")
-assert test["R@1,IoU=0.5"] >= prior_best + MARGIN, "WSRA must beat the moment prior by a clear margin"
+print(f"test R@1,IoU=0.5 = {test['R@1,IoU=0.5']:.1f} vs best prior {prior_best:.1f} (one seed; the bar below uses three)")
+''')
+
+md(r'''
+### Does WSRA read the words? The controls
+
+Beating the moment prior says little: on this benchmark a rule that knows the events
+of a video but not the query (*chance among events*) already scores about a third at
+R@1. The control table puts the model next to that yardstick, to the blind rankings
+over WSRA's own windows (`model.candidates()`), and to the **swapped-query** control:
+the same trained model asked, for each moment, *another* query of the same video.
+A model that grounds the words loses most of its hits there; one that merely found
+*an* event keeps them.
+''')
+
+code(r'''
+import wsg.controls
+import wsg.experiments
+
+controls = wsg.controls.table(model, bench, "test", "2d-tan")  # the control table of the evidence standard
+display(controls.round(1))
+''')
+
+md(r'''
+**The bar, on three seeds.** One run is an anecdote, so the book's bar is checked on
+the results store (`results/tiny-<preset>.csv`, written by
+`python -m wsg.experiments wsra --datasets charades activitynet --blind`): WSRA's mean
+test R@1,IoU=0.5 over three seeds must beat the best query-blind control (chance among
+events, WSRA's own query-blind variant trained on one-token sentences, the prior over
+WSRA's windows), and its swapped-query R@1 must be at most a third of its true R@1.
+''')
+
+code(r'''
+if DATASET in ("charades", "activitynet") and profile.name == "tiny":
+    bar, verdict = wsg.experiments.strong_bar("wsra", bench, model.candidates(), dataset=DATASET)
+    display(bar.round(1))
+    print(wsg.experiments.describe_bar(verdict, "WSRA"))
+    assert verdict["beats_blind"] and verdict["words_read"], verdict
+else:
+    print("the results store holds tiny synthetic runs; for this setting run `python -m wsg.experiments` first")
+''')
+
+md(r'''
+One seed and one preset say little about robustness. The script
+`scripts/wsra_words_gain.py` trains this chapter's settings with three seeds on both
+synthetic presets and evaluates every epoch on the validation split with the true and
+the swapped queries; the test split is read once, at each run's validation-selected
+epoch. It also trains two variants we considered for grounding the words more
+robustly: Eq. 6 weighted by Eq. 4's $\beta$ (a softmax over the batch's queries at each
+snippet, so it compares the queries of the *same* video too) and a bidirectional GRU.
+The table reads the stored results (`results/wsra_words_gain.csv`, generated by the
+script, never typed): mean ± std over seeds.
+''')
+
+code(r'''
+RESULTS = wsg.experiments.find_store("charades").parent  # the repository's results/ folder
+gain_runs = pd.read_csv(RESULTS / "wsra_words_gain.csv")
+gain_cols = {"val_R@1,IoU=0.5": "val R@1", "val_swapped_R@1,IoU=0.5": "val swapped R@1",
+             "test_R@1,IoU=0.5": "test R@1", "test_swapped_R@1,IoU=0.5": "test swapped R@1",
+             "test_event hit": "test event hit", "epoch": "selected epoch"}
+gain = gain_runs.groupby(["preset", "variant"], sort=False)[list(gain_cols)].agg(["mean", "std"])
+gain = gain.rename(columns=gain_cols, level=0)
+print("seeds per row:", gain_runs.groupby(["preset", "variant"]).size().unique().tolist(), "| R@1 at IoU 0.5, 2d-tan")
+display(gain.round(1))
+mean = gain_runs.groupby(["preset", "variant"]).mean(numeric_only=True)
+PRINTED, OURS = "Eq. 11 as printed (w_bg = 0.1)", "without L_bg (w_bg = 0)"
+R1, SW = "R@1,IoU=0.5", "swapped_R@1,IoU=0.5"
+# the choice, on validation: the best mean over the two presets of the seed-mean validation R@1
+choice = mean[f"val_{R1}"].unstack("preset").mean(axis=1)
+print("validation R@1,IoU=0.5, mean over presets:", choice.round(1).to_dict())
+assert choice.idxmax() == OURS
+# with the paper's weights: no words gain on the ActivityNet-like preset in 2 of 3 seeds
+anet_printed = gain_runs[(gain_runs.preset == "activitynet") & (gain_runs.variant == PRINTED)]
+assert int(((anet_printed[f"val_{R1}"] - anet_printed[f"val_{SW}"]).abs() < 3.0).sum()) >= 2
+# without L_bg: every seed grounds on both presets, and on test the swapped R@1 is at most a third
+for preset in ("charades", "activitynet"):
+    runs_ = gain_runs[(gain_runs.preset == preset) & (gain_runs.variant == OURS)]
+    assert (runs_[f"val_{R1}"] - runs_[f"val_{SW}"] >= 25.0).all(), preset  # a words gain in every seed
+    assert mean.loc[(preset, OURS), f"test_{SW}"] <= mean.loc[(preset, OURS), f"test_{R1}"] / 3, preset
+''')
+
+md(r'''
+**What the table shows.** With Eq. 11's printed weights WSRA reads the words on the
+Charades-like preset (three seeds of three: with another query of the same video R@1
+falls to about a quarter of the true-query R@1 on validation). On the
+ActivityNet-like preset (64 clips, videos of one to four minutes) the same settings
+failed in two seeds of three: true- and swapped-query R@1 were equal, the
+validation-selected epoch was the first, and R@1 then fell *below* that of the
+untrained model. This is the failure the outside check of issue 11 met on another
+synthetic world ("an event detector, best epoch 1-3").
+
+**The diagnosis.** Tracking the mean attention density on the event snippets of the
+validation videos (1 = uniform) over the first epochs of a failing seed: with the full
+objective it fell below 1 within two epochs, the attention moving *off* the events for
+every query; with $\mathcal{L}_{ins\text{-}vas}$ alone it rose above 1 and R@1 climbed;
+dropping $\mathcal{L}_{vas}$ changed nothing, dropping $\mathcal{L}_{bg}$ alone fixed it.
+(`scripts/wsra_attention_diagnosis.py` prints these curves.) Why Eq. 3 pushes that
+way we have not pinned down; what the runs show is that it does, and that the other
+terms ground the words without it.
+
+**The choice.** Of the variants, training without $\mathcal{L}_{bg}$
+(`w_bg=0`) has the best validation R@1 averaged over the two presets; on the
+Charades-like preset it ties with the printed weights on validation, on the
+ActivityNet-like preset every seed grounds. It is the library's default from now on
+(`WSRAConfig.w_bg = 0`; the paper's Eq. 11 is `w_bg=0.1`). Weighting Eq. 6 by $\beta$
+or a bidirectional GRU rescued some ActivityNet-like seeds but not all. With the chosen
+setting the swapped-query R@1 is at most a third of the true one on the test split of
+both presets (the cell asserts it on the three-seed means); on the ActivityNet-like
+validation split it sits just above a third: there WSRA finds the right event more
+often than its boundaries.
+''')
+
+md(r'''
+### DiDeMo format: the 21 chunk moments
+
+DiDeMo cuts every video into six 5-s chunks (only the first 30 s are annotated), and a
+moment is a pair of chunks $(i, j)$, one of 21. To exercise this path without the real
+features we cut the synthetic test videos of at most 30 s into 5-s chunks and round
+each ground-truth moment to its nearest chunk boundaries. That gives one annotator per
+query, where DiDeMo has four, so R@1 here means the top-1 is exactly the chunk pair.
+The same trained model ranks the 21 candidates (`model.rank_didemo`), scored with
+`wsg.metrics.didemo_scores`, next to the DiDeMo moment prior (the most frequent training
+pairs, `MomentPrior.didemo`), a random ranking and chance among events (the video's
+own events' chunk pairs first, in random order).
+''')
+
+code(r'''
+CHUNK, MAX_SECONDS = 5.0, 30.0
+
+
+def didemo_format(table):
+    """Videos of at most 30 s, each moment rounded to its nearest 5-s chunk pair (one annotator)."""
+    if "times" in table:  # real DiDeMo: the annotators' own pairs
+        return table
+    d = table[table["duration"] <= MAX_SECONDS].reset_index(drop=True).copy()
+    last = np.ceil(d["duration"].to_numpy() / CHUNK).astype(int) - 1  # the last chunk holding footage
+    i = np.clip(np.round(d["start"].to_numpy() / CHUNK).astype(int), 0, last)
+    j = np.clip(np.round(d["end"].to_numpy() / CHUNK).astype(int) - 1, i, last)
+    d["times"] = [[(int(a), int(b))] for a, b in zip(i, j)]
+    return d
+
+
+dd_test = didemo_format(bench.splits["test"])
+if len(dd_test) == 0:
+    print("no test video of at most 30 s: nothing to cut into DiDeMo chunks")
+else:
+    dd_bench = bench.with_split("test", dd_test)
+    ranks, dd_times, dd_vids, dd_full = [], [], [], []
+    for b in dd_bench.loader("test", 64):
+        r = model.rank_didemo(strip_labels(b))
+        wins = wsg.models.wsra.didemo_windows(b["duration"].double(), CHUNK, MAX_SECONDS)
+        top = wins.gather(1, r[:, :1, None].expand(-1, 1, 2))[:, 0]
+        dd_full.append(top[:, 0] + 1 - top[:, 1] < 1e-6)  # is the top-1 the whole video?
+        ranks.append(r)
+        dd_times += b["times"]
+        dd_vids += b["video_id"]
+    ranks, dd_full = torch.cat(ranks), torch.cat(dd_full)
+    train_times = didemo_format(bench.splits["train"])["times"].tolist()
+    prior_rank = wsg.baselines.MomentPrior.didemo(train_times)
+    g = torch.Generator().manual_seed(SEED)
+    own = {}
+    for v, t in zip(dd_vids, dd_times):
+        own.setdefault(v, []).append(int(wsg.proposals.didemo_candidate_index([t[0]])[0]))
+    events_first = {}
+    for v, e in own.items():
+        e = list(dict.fromkeys(e))
+        e = [e[k] for k in torch.randperm(len(e), generator=g).tolist()]
+        events_first[v] = e + [c for c in prior_rank if c not in e]
+    dd_rows = {"WSRA (rank_didemo)": wsg.metrics.didemo_scores(ranks, dd_times),
+               "events (chance among events)": wsg.metrics.didemo_scores([events_first[v] for v in dd_vids],
+                                                                         dd_times),
+               "prior (MomentPrior.didemo)": wsg.metrics.didemo_scores([prior_rank] * len(dd_times), dd_times),
+               "random": wsg.metrics.didemo_scores(torch.stack([torch.randperm(21, generator=g)
+                                                                for _ in dd_times]), dd_times)}
+    dd_table = pd.DataFrame(dd_rows).T
+    dd_table.index.name = f"DiDeMo format, {len(dd_times)} test queries of {len(own)} videos <= 30 s"
+    display(dd_table.round(1))
+    print(f"top-1 is the whole video for {int(dd_full.sum())} of {len(dd_full)} queries")
+    assert not bool(dd_full.any()), "the whole video has contrast 0 and cannot win"
+    assert dd_rows["WSRA (rank_didemo)"]["R@1"] > dd_rows["prior (MomentPrior.didemo)"]["R@1"]
+    assert dd_rows["WSRA (rank_didemo)"]["mIoU"] > dd_rows["events (chance among events)"]["mIoU"]
+''')
+
+md(r'''
+The path works end to end: no query's top-1 is the whole video, and the chunk ranking
+beats the DiDeMo prior at R@1 and chance among events in mIoU. At R@1, whose hit needs
+the exact chunk pair, compare it with chance among events: exact boundaries on a 5-s
+grid are harder than finding the event. These are synthetic numbers with one
+annotator per query; they say that the DiDeMo path runs as documented, not what WSRA
+scores on DiDeMo.
 ''')
 
 md(r'''
@@ -870,8 +1122,9 @@ event_id = torch.tensor(pd.factorize(pd.Series([pair_of[(r.video_id, r.sentence)
 stats = {"bag-of-words (default)": np.zeros(3), "GRU sentence vectors": np.zeros(3)}
 with torch.no_grad():
     for b in bench.loader("train", BATCH, seed=SEED):
+        e = event_id[b["query_idx"]]  # the event labels: this diagnostic only, never the model
         b = strip_labels(b)
-        vid_b, e = b["video_idx"], event_id[b["query_idx"]]
+        vid_b = b["video_idx"]
         same = (e[:, None] == e[None, :]) & (vid_b[:, None] != vid_b[None, :])
         _, t_b = model.text(b["words"], b["words_mask"])
         for name, s_b in [("bag-of-words (default)", text_similarity(bag_of_words(b["words"], b["words_mask"],
@@ -898,19 +1151,24 @@ md(r'''
 
 The paper's Table 1 adds the losses one by one. We repeat the incremental rows
 ($\mathcal{L}_{bg}$; $+\mathcal{L}_{vas}$; $+\mathcal{L}_{ins\text{-}vas}$;
-$+\mathcal{L}_{crov}$). We then vary the
+$+\mathcal{L}_{crov}$) with the paper's weights, add our default without
+$\mathcal{L}_{bg}$, and then vary (from our default) the
 top/last-K sampling, the sharpness of the attention, and the weights inside Eq. 6.
 Every variant keeps the other settings, trains for a short fixed number of epochs
-with the same seed, and is selected on validation. One seed per variant means
-differences of a few points are within noise.
+with the same seed, and is selected on validation. This table has **one seed per
+row**: the cell prints the seed-to-seed spread of the full model (three seeds, from the
+stored results), and rows closer than a few times that are not separated by it. Only
+the instance-level VAS gain is large enough to read from one seed, and the cell
+asserts only that.
 ''')
 
 code(r'''
-VARIANTS = {
-    "L_bg": dict(w_vas=0.0, w_ins=0.0, w_crov=0.0),
-    "L_bg + L_vas": dict(w_ins=0.0, w_crov=0.0),
-    "L_bg + L_vas + L_ins-vas": dict(w_crov=0.0),
-    "L_bg + L_vas + L_ins-vas + L_crov (full)": dict(),
+VARIANTS = {  # the paper's incremental rows (Table 1) use its weights, w_bg = 0.1; the rest our default w_bg = 0
+    "L_bg": dict(w_bg=0.1, w_vas=0.0, w_ins=0.0, w_crov=0.0),
+    "L_bg + L_vas": dict(w_bg=0.1, w_ins=0.0, w_crov=0.0),
+    "L_bg + L_vas + L_ins-vas": dict(w_bg=0.1, w_crov=0.0),
+    "L_bg + L_vas + L_ins-vas + L_crov (paper's Eq. 11)": dict(w_bg=0.1),
+    "L_vas + L_ins-vas + L_crov (ours: w_bg = 0)": dict(),
     "K = K' = 0 (every candidate is a negative)": dict(top_k=0, last_k=0),
     "K = 8, K' = 5 at batch 42 (scaled)": dict(top_k=8, last_k=5),
     "attention softmax(phi / 0.1)": dict(temperature=0.1),
@@ -932,6 +1190,10 @@ ablation_table = wsg.viz.results_table(ablation, protocol="2d-tan",
 display(ablation_table)
 gain = ablation["L_bg + L_vas + L_ins-vas"]["R@1,IoU=0.5"] - ablation["L_bg + L_vas"]["R@1,IoU=0.5"]
 print(f"instance-level VAS adds {gain:.1f} points of R@1,IoU=0.5")
+seed_std = gain_runs[(gain_runs.preset == "charades")
+                     & (gain_runs.variant == "without L_bg (w_bg = 0)")]["test_R@1,IoU=0.5"].std()
+print(f"for scale: the full model's test R@1,IoU=0.5 varies by {seed_std:.1f} points (std) over 3 seeds "
+      "(results/wsra_words_gain.csv); one seed per row cannot separate rows closer than a few of those")
 assert gain >= 10.0, "the snippet-level loss should carry the grounding"
 ''')
 
@@ -953,22 +1215,38 @@ we observed. One seed per row means differences of two or three points are noise
   and the negative queries, and adding it lifts R@1 by more than twenty points (the
   assertion above checks at least ten). The paper's Table 1 also shows the largest
   gain for this term.
+* **Dropping $\mathcal{L}_{bg}$ costs nothing on this preset**: over three seeds the
+  two settings tie on validation (the controls section); one seed per row here cannot
+  separate the paper's full row from ours. It is what makes WSRA train on the
+  ActivityNet-like preset.
 * **The cross-video loss changes nothing measurable here.** The bag-of-words gate
   passes only about two near-identical pairs per batch (see the gate table above).
-* **K hardly matters at our batch size.** Dropping none, the paper's fraction, or
-  about twice that gives the same result within noise. Our batches rarely contain
-  paraphrases of the anchor, so there is little for the sampling to filter.
-* **Sharper attention fails.** With the temperature or the logit option the
-  attention locks onto a few snippets within the first epoch (figure below; here one
-  of them lies outside the ground truth). Eq. 6's hinge then becomes inactive
-  everywhere else, and training never recovers. The printed, almost uniform attention
-  keeps every snippet in play.
-* **$\beta$ instead of $\alpha$ in Eq. 6 works as well.** Both weights are close to
-  uniform, so the two variants of the loss behave alike.
+* **K and $\beta$: one seed, and a warning.** With our default (no
+  $\mathcal{L}_{bg}$), the run with about twice the paper's top/last-K fraction and the
+  run with Eq. 6 weighted by $\beta$ both fell far below the default in this seed. We
+  have not run more seeds of them; with the paper's weights, $\beta$ was no better over
+  three seeds on the Charades-like validation split (the controls section). Treat our
+  default as tuned for the settings it was chosen with, not as robust to every other
+  change.
+* **Sharper attention, and the hinge that never clips.** With the paper's weights (this
+  chapter before issue 11) the temperature and the logit options locked the attention
+  onto a few snippets within the first epoch and training did not recover. That was
+  *not* an inactive hinge: the cell after the figure counts Eq. 6's hinge terms, and
+  they are active at essentially every snippet in every variant (at a snippet the
+  attention has left, $m + \alpha_{t-}\phi_{t-} - \alpha_{t+}\phi_{t+} \approx m > 0$).
+  What vanishes there is the *gradient*: the softmax saturates,
+  $\partial\alpha_t/\partial s_t = \alpha_t(1-\alpha_t)/\tau \approx 0$ where
+  $\alpha_t \approx 0$, and Eq. 6 scales each snippet's $\phi$ by that $\alpha_t$ too,
+  so the learning signal concentrates on the few snippets already attended and a
+  snippet the attention has left cannot win it back. The same cell shows the
+  concentration: the sharper a variant's attention, the larger the share of the
+  gradient on its three most-attended snippets. With our default the sharp variants
+  no longer collapse in this seed (compare their rows with ours); one seed cannot say
+  whether they are worse.
 ''')
 
 code(r'''
-show = ["L_bg + L_vas + L_ins-vas + L_crov (full)", "attention softmax(phi / 0.1)", "attention softmax(logit)"]
+show = ["L_vas + L_ins-vas + L_crov (ours: w_bg = 0)", "attention softmax(phi / 0.1)", "attention softmax(logit)"]
 q = qs[0]
 qb = strip_labels(collate([test_ds[q]]))
 fig, axes = plt.subplots(1, len(show), figsize=(14, 2.6), sharey=False)
@@ -985,6 +1263,44 @@ axes[0].legend(fontsize=7)
 fig.suptitle(f"attention of three variants for '{test_df.sentence[q]}'", fontsize=10)
 plt.tight_layout()
 plt.show()
+''')
+
+md(r'''
+**Hinge or gradient?** On one training batch, for the three trained variants: the
+share of Eq. 6's hinge terms that are active (argument $> 0$), how many snippets
+hold 90 % of the attention, and the share of the gradient of
+$\mathcal{L}_{ins\text{-}vas}$ with respect to the scorer's logits that lands on the
+three most-attended snippets of each (video, query) pair.
+''')
+
+code(r'''
+b_tr = strip_labels(next(iter(bench.loader("train", BATCH, seed=SEED))))
+saturation = {}
+for name in show:
+    m_ = abl_models[name].train()
+    o = m_(b_tr)
+    neg_ = top_last_k_mask(m_.similarity(b_tr, o), b_tr["video_idx"], m_.config.top_k, m_.config.last_k,
+                           m_.config.k_batch)
+    l_ins = instance_vas_loss(o["alpha_cross"], o["phi_cross"], neg_, o["mask"], m_.config.margin)
+    (g_logit,) = torch.autograd.grad(l_ins, o["logits_cross"])
+    a_ = o["alpha_cross"].detach()
+    ws_ = a_ * o["phi_cross"].detach()
+    arg_ = m_.config.margin + ws_ - ws_.diagonal(dim1=0, dim2=1).transpose(0, 1).unsqueeze(1)
+    terms = neg_.unsqueeze(-1) & o["mask"].unsqueeze(1)
+    pairs = neg_ | torch.eye(BATCH, dtype=torch.bool)
+    n90 = (a_.sort(-1, descending=True).values.cumsum(-1) < 0.9).sum(-1) + 1
+    g_top3 = g_logit.abs().gather(-1, a_.argsort(-1, descending=True)[..., :3]).sum(-1)
+    saturation[name] = {"active hinge terms (%)": 100 * float((arg_[terms] > 0).float().mean()),
+                        "snippets holding 90 % of alpha": float(n90[pairs].float().mean()),
+                        "logit gradient on the top-3 snippets (%)":
+                            100 * float((g_top3 / g_logit.abs().sum(-1).clamp(min=1e-12))[pairs].mean())}
+    m_.eval()
+saturation = pd.DataFrame(saturation).T
+display(saturation.round(1))
+assert (saturation["active hinge terms (%)"] > 99).all(), "Eq. 6's hinge is active almost everywhere in every variant"
+sharpest = saturation["snippets holding 90 % of alpha"].idxmin()
+assert sharpest == saturation["logit gradient on the top-3 snippets (%)"].idxmax(), \
+    "the sharpest attention concentrates the most gradient on its top snippets"
 ''')
 
 # ============================================================================ ambiguities
@@ -1005,6 +1321,10 @@ md(r'''
 | Eqs. 7-9 | $u_b$ undefined | complement weights $(1-\gamma_i)/(M-1)$, as in Eq. 1 |
 | Eqs. 5, 10 | text features are frozen GPT-2 means in the paper | bag-of-words cosine (frozen), GRU sentence vectors as option |
 | inference | "highest attention weight score" of a window undefined | mean attention inside minus mean outside (`window_score`) |
+| inference | a window covering the whole video has no outside ($0/0$) | its contrast is 0 (mean outside := mean inside); never wins on non-uniform attention |
+| DiDeMo (Sec. 4.1) | attention over the 21 proposals, each a pooled proposal feature + the global feature | attention over clips; the 21 moments ranked by the same window contrast (no proposal features) |
+| Eq. 11 | with the paper's weights, Eq. 3 drove the attention off the events on long videos (2 of 3 seeds) | `w_bg = 0` by default, chosen on validation (3 seeds, both presets); `w_bg=0.1` is the paper's |
+| Eq. 6 | the margin $m$ of the hinge | under the printed attention $\alpha\phi < e/(e+T-1) < m$: the hinge never clips, $m$ only adds a constant |
 | Sec. 3.4 | Adam $10^{-4}$ | $10^{-3}$ for the short runs of this chapter |
 | Sec. 3 | features are scored directly | a learned snippet embedding (Linear + ReLU + LayerNorm): Eq. 9 shapes a learned space, and the LayerNorm removed a failure mode of training |
 ''')
@@ -1108,6 +1428,41 @@ then contains only "empty" snippets that match no query at all, so
 $\phi(v_b, t) < \phi(v_f, t)$ holds trivially and $\mathcal{L}_{bg}$ stops providing
 a signal about the distractor events that share a verb or an object with the query.
 ```
+
+```{exercise} The whole video as a candidate
+:label: wsra-ex6
+
+(a) Show that under the contrast score, with the mean outside of a window that has no
+outside defined as its mean inside, the whole video scores 0, and that so does every
+window when the attention is uniform. (b) Show that the six DiDeMo chunks of a 30-s
+video cannot all score $\le 0$ unless the attention is exactly uniform, so candidate
+(0, 5) never ranks first. (c) Compute, with `window_scores`, the score of the windows
+$[0, 1 - \epsilon]$ for $\epsilon = 10^{-1}, 10^{-3}, 10^{-5}$ on a random attention:
+what does it tend to, and why is that not 0?
+```
+
+```{solution} wsra-ex6
+:class: dropdown
+
+(a) The whole video holds all the mass, $A = 1$ over length 1: mean inside 1, mean
+outside (defined) 1, contrast 0. Under uniform attention every window has density 1
+inside and outside: contrast 0. (b) The chunks partition $[0, 1]$, so their mean
+densities, weighted by their lengths, average to 1. If the attention is not uniform
+on the chunk scale, one chunk has mean density $d > 1$; the rest then has mean
+density $(1 - d\ell)/(1 - \ell) < 1$ (with $\ell$ the chunk's length), so that chunk's
+contrast is positive and beats the 0 of (0, 5). (If the attention is non-uniform only
+*inside* chunks, every chunk scores exactly 0 too and the stable sort keeps the
+official order, in which the six single chunks come first.) (c)
+
+    a = referring_attention(torch.randn(1, 32), torch.ones(1, 32, dtype=torch.bool))
+    for eps in (1e-1, 1e-3, 1e-5):
+        print(eps, window_scores(a, torch.ones(1, 32, dtype=torch.bool), torch.tensor([[0.0, 1 - eps]])))
+
+As $\epsilon \to 0$ the mean inside tends to 1 and the mean outside to the density of
+the last snippet, $32\,\alpha_{32}$, so the score tends to $1 - 32\,\alpha_{32}$: the
+limit depends on which end is cut, which is why the whole video, cut at neither end,
+gets the neutral 0 rather than a limit.
+```
 ''')
 
 # ============================================================================ summary
@@ -1125,9 +1480,17 @@ md(r'''
   query-blind in its ranking, Eq. 2 is at most $e{:}1$ sharp, Eq. 9 has the wrong
   sign, and $u_b$, $\psi$ and the use of Eq. 4 are undefined. Each has a documented,
   tested choice.
-* On the synthetic benchmark WSRA beats the blind baselines by a wide margin. In our
-  runs the snippet-level loss does almost all of the grounding, and the nearly
-  uniform printed attention trains more reliably than sharper variants.
+* Under the printed attention Eq. 6's hinge never clips; when sharper attention
+  failed (with the paper's weights), it was through a saturated softmax gradient, not
+  an inactive hinge.
+* A window covering the whole video has no outside: its contrast is defined as 0, so
+  DiDeMo's (0, 5) no longer wins by rounding error. Our DiDeMo ranking scores the 21
+  moments from clip attention, not from proposal features as the paper does.
+* With the paper's loss weights WSRA grounds the words on the Charades-like preset but
+  failed on the ActivityNet-like one in two seeds of three (true and swapped-query R@1
+  equal): Eq. 3 drove the attention off the events. Without it (our default, chosen on
+  validation) every seed of both presets grounds, and the snippet-level loss does
+  almost all of the work.
 
 ## References
 

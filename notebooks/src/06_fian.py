@@ -49,14 +49,21 @@ code(r'''
 try:
     import wsg
 except ImportError:
-    %pip install -q "git+https://github.com/wsg-book/wsg"
+    %pip install -q "wsg-book @ git+https://github.com/wsg-book/wsg"
 ''', tags=["skip-execution", "nbval-skip", "remove-cell"])
 
 code(r'''
+import os  # DATASET, DATA_ROOT and FEATURES can also come from $WSG_DATASET, $WSG_DATA_ROOT, $WSG_FEATURES
+
 PROFILE = None  # None: $WSG_PROFILE, else "full" with a GPU and "tiny" without
-PRESET = "charades"  # synthetic preset: "charades" or "activitynet"
-EPOCHS = None  # None: chosen per profile below
+# a synthetic preset ("charades", "activitynet") or a real dataset ("charades-sta",
+# "activitynet-captions", "tacos", "didemo"; see the how-to-run page for the files)
+DATASET = os.environ.get("WSG_DATASET", "charades")
+DATA_ROOT = os.environ.get("WSG_DATA_ROOT")  # real data: the folder of the annotation files
+FEATURES = os.environ.get("WSG_FEATURES")  # real data: an HDF5 feature file or a folder of .npy files
+EPOCHS = None  # None: the recipe's (wsg.recipes.get)
 SEED = 0
+PRESET = DATASET  # the name this parameter had before real data
 ''', tags=["parameters"])
 
 code(r'''
@@ -75,6 +82,7 @@ from matplotlib.patches import FancyBboxPatch
 import wsg
 import wsg.baselines
 import wsg.data
+import wsg.recipes
 import wsg.metrics
 import wsg.models
 import wsg.text
@@ -86,6 +94,7 @@ from wsg.train import Trainer, TrainConfig, evaluate, set_seed
 pd.set_option("display.precision", 1)
 pd.set_option("display.width", 120)
 profile = wsg.get_profile(PROFILE)
+RECIPE = wsg.recipes.get("fian", DATASET, profile)  # every hyper-parameter, with its source
 print(wsg.describe_environment(profile))
 ''')
 
@@ -125,7 +134,7 @@ arrow(ax, 10.1, 1.8, 10.4, 1.3)
 ax.text(10.45, 0.35, "joint loss (Eq. 18)", fontsize=8.5)
 ax.set_title("FIAN: the pipeline (equation numbers of the paper)", fontsize=10)
 plt.show()
-''')
+''', tags=["hide-input"])
 
 # ============================================================================ data
 
@@ -147,13 +156,11 @@ learning rate, $2 \cdot 10^{-3}$, because it trains for only a few epochs.
 ''')
 
 code(r'''
-bench = wsg.data.load_synthetic(PRESET, profile)
-if profile.name == "tiny":
-    WIDTHS, LR = dict(word_dim=64, hidden=64, heads=4), 2e-3
-else:
-    WIDTHS, LR = dict(word_dim=300, hidden=512, heads=4), 4e-4
-BATCH = 64
-EPOCHS = EPOCHS or {"tiny": 15, "full": 40}[profile.name]
+bench = wsg.data.load_benchmark(DATASET, DATA_ROOT, FEATURES, profile, num_clips=RECIPE["num_clips"])
+WIDTHS = RECIPE["model"]  # the recipe's model settings (widths; on real data also windows, stride, alpha)
+LR, BATCH = RECIPE["lr"], RECIPE["batch_size"]
+EPOCHS = EPOCHS or RECIPE["epochs"]
+display(wsg.recipes.table(RECIPE))
 print(bench.name, {split: len(df) for split, df in bench.splits.items()}, "queries")
 print("data fields:", bench.model_kwargs(), "| widths:", WIDTHS, "| lr:", LR, "| epochs:", EPOCHS)
 
@@ -559,13 +566,16 @@ md(r'''
 
 Test numbers follow the **"2d-tan" protocol** (greedy NMS at 0.5 over the ranked
 list, a hit when IoU > m, strictly), with the model selected on the validation split.
-Next to FIAN are the two {term}`blind baselines <blind baseline>` of Chapter 1, which
-never look at the query: a random ranking and the {term}`moment-frequency prior`.
-The chapter asserts that FIAN beats the prior's R@1, IoU=0.5 by a clear margin.
+Next to FIAN are the {term}`blind baselines <blind baseline>` of Chapter 1, which
+never look at the query (a random ranking and the {term}`moment-frequency prior`), and
+then the controls table the weak chapters use: chance among events, the swapped-query
+control, and the blind rankings over FIAN's own windows. A prior is a low bar for a
+model that sees the boundaries in training; the informative rows are chance among
+events (did it find *this* event?) and the swapped query (does its answer follow the
+words?).
 ''')
 
 code(r'''
-MARGIN = 5.0
 test = evaluate(model, bench.loader("test", 64), protocol="2d-tan")
 blind = wsg.baselines.blind_baselines(bench, split="test", protocol="2d-tan")
 prior = blind.loc["prior"]
@@ -573,9 +583,16 @@ table = wsg.viz.results_table({"FIAN (ours, synthetic, full supervision)": test,
                                "random": blind.loc["random"].to_dict(), "moment prior": prior.to_dict()},
                               protocol="2d-tan")
 display(table)
-print(f"FIAN R@1,IoU=0.5 = {test['R@1,IoU=0.5']:.1f}  vs prior {prior['R@1,IoU=0.5']:.1f}")
-if PRESET == "charades":
-    assert test["R@1,IoU=0.5"] >= prior["R@1,IoU=0.5"] + MARGIN
+import wsg.controls
+
+controls = wsg.controls.table(model, bench, "test", "2d-tan", name="FIAN")
+display(controls.round(1))
+words_gain = controls.attrs["words gain R@1,IoU=0.5"]
+print(f"FIAN R@1,IoU=0.5 = {test['R@1,IoU=0.5']:.1f} vs chance among events "
+      f"{controls.loc['events', 'R@1,IoU=0.5']:.1f}; words gain {words_gain:.1f} points (one seed)")
+if PRESET in ("charades", "activitynet") and profile.name == "tiny":
+    assert test["R@1,IoU=0.5"] > controls.loc["events", "R@1,IoU=0.5"] + 20
+    assert controls.loc["swapped query", "R@1,IoU=0.5"] <= test["R@1,IoU=0.5"] / 3
 ''')
 
 md(r'''
@@ -821,89 +838,91 @@ md(r'''
 
 The point of this chapter for the book: the same synthetic data, the same clips and
 queries, the same protocol; FIAN learns from the moments, the weakly-supervised
-methods only from which query goes with which video. The cell below trains every
-method of `wsg.models.REGISTRY` that imports and declares `supervision = "weak"`
-(those whose chapters exist when the notebook runs), with its default configuration
-and `bench.model_kwargs()`, AdamW at $10^{-3}$, and evaluates it like FIAN.
+methods only from which query goes with which video. Each method runs with **its own
+recipe** (`wsg.recipes.get(key, DATASET, profile)`: the model settings, learning rate,
+batch size and epochs of its own chapter, each with its source), selects its epoch on
+the validation split and is evaluated once on the test split under the 2D-TAN
+protocol, with **three seeds** each, next to the same controls for all: its
+swapped-query run, its query-blind variant (one-token sentences), and chance among
+events. Training fifteen models (thirty with the blind variants) does not belong in a
+chapter, so the table reads the results store, written by one command (printed
+below) and checked by a test that re-runs a stored row.
 
-**What this comparison is and is not.** In the `full` profile every method keeps its
-default (paper) widths and trains for as many epochs as FIAN. In the `tiny` profile
-that is too slow for a chapter that must run in a few minutes on a CPU (FSAN alone has
-80 million parameters at its paper widths), so every weak method gets small sizes
-(64 for every width field its config has, 4 heads and at most two layers for
-transformers, MARN's feature reduction of 4 as in its chapter), the profile's batch
-size (32) and the short budget of the ablations; FIAN is shown both after its main run
-and after the same short budget. The tiny numbers of a weak method are therefore a
-floor, not its best: its own chapter trains it properly, with its own settings.
+In the `tiny` profile these are the small CPU widths of the recipes, not the papers'
+widths (FSAN alone has 80 million parameters at its paper widths); the `full` profile
+uses the recipes' larger widths (`python -m wsg.experiments ... --profile full`).
 ''')
 
 code(r'''
-WEAK_EPOCHS = {"tiny": ABL_EPOCHS, "full": EPOCHS}[profile.name]
-TINY_WIDTHS = {"word_dim": 64, "hidden": 64, "dim": 64, "text_hidden": 64, "phi_hidden": 64, "d_model": 64,
-               "proposal_dim": 64, "attention_dim": 64, "query_dim": 64, "decoder_dim": 64, "heads": 4,
-               "layers": 2, "reduction": 4}
-compare = {f"FIAN, full supervision ({EPOCHS} epochs)": {**test, "s / epoch": history["train_seconds"].mean()}}
-if WEAK_EPOCHS == ABL_EPOCHS and WEAK_EPOCHS != EPOCHS:
-    compare[f"FIAN, full supervision ({ABL_EPOCHS} epochs)"] = {k: v for k, v in runs["CGA (paper)"].items()
-                                                               if k != "candidates"}
-for key, (module, _, config_name) in wsg.models.REGISTRY.items():  # the five methods
-    try:
-        config_fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), config_name))}
-        weak = wsg.models.supervision_of(key) == "weak"
-    except (ImportError, AttributeError) as exc:  # a chapter that does not exist yet
-        print(f"{key}: not available ({type(exc).__name__}: {exc})")
-        continue
-    if not weak:
-        continue
-    widths = {k: v for k, v in TINY_WIDTHS.items() if k in config_fields} if profile.name == "tiny" else {}
-    set_seed(SEED)
-    weak_model = wsg.models.build(key, **bench.model_kwargs(), **widths)
-    tr = Trainer(weak_model, TrainConfig(epochs=WEAK_EPOCHS, lr=1e-3, seed=SEED, progress=False))
-    hist = tr.fit(bench.loader("train", profile.batch_size, seed=SEED), bench.loader("val", 64))
-    compare[f"{key.upper()}, weak supervision ({WEAK_EPOCHS} epochs)"] = {
-        **evaluate(weak_model, bench.loader("test", 64), protocol="2d-tan"), "s / epoch": hist["train_seconds"].mean()}
-    print(f"{key}: trained {WEAK_EPOCHS} epochs with {widths or 'its default widths'}")
-compare["random"] = blind.loc["random"].to_dict()
-compare["moment prior"] = prior.to_dict()
-comparison = pd.DataFrame(compare).T
-comparison.index.name = "system (synthetic Charades-like, 2d-tan protocol, test)"
-display(comparison.round(1))
+import wsg.experiments
 
-fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(comparison)))
-colors = ["tab:green" if "full supervision" in k else "tab:blue" if "weak" in k else "0.6" for k in comparison.index]
-ax.barh(range(len(comparison)), comparison["R@1,IoU=0.5"], color=colors)
-ax.set_yticks(range(len(comparison)))
-ax.set_yticklabels(comparison.index, fontsize=8)
-ax.invert_yaxis()
-ax.set_xlabel("test R@1, IoU=0.5 (%)")
-ax.set_title("the same data with (green) and without (blue) temporal labels; grey: blind", fontsize=10)
-plt.show()
-weak_rows = comparison[comparison.index.str.contains("weak")]
-for metric in ("R@1,IoU=0.3", "R@1,IoU=0.5", "R@1,IoU=0.7"):
-    if len(weak_rows):
-        best = weak_rows[metric].idxmax()
-        print(f"{metric}: FIAN {test[metric]:.1f}, best weak {weak_rows.loc[best, metric]:.1f} ({best}); "
-              f"gap {test[metric] - weak_rows.loc[best, metric]:.1f} points")
+store_file = wsg.experiments.find_store(DATASET, profile.name)
+if not store_file.exists():
+    print(f"no results store for {DATASET}/{profile.name}: run "
+          f"`python -m wsg.experiments marn wsra vlanet fsan fian --datasets {DATASET} --profile {profile.name} --blind`")
+else:
+    store = wsg.experiments.load_results(store_file)
+    print("produced by:", store["command"].iloc[0])
+    metrics = ["R@1,IoU=0.3", "R@1,IoU=0.5", "R@1,IoU=0.7", "R@5,IoU=0.5", "mIoU", "event hit"]
+    rows, order = {}, ["fian", "wsra", "vlanet", "fsan", "marn"]
+    for key in [k for k in order if k in set(store["method"])]:
+        sup = "full" if key == "fian" else "weak"
+        for variant, runs in store[store.method == key].groupby("variant"):
+            label = f"{key.upper()} ({sup})" + ("" if variant == "words" else ", query-blind")
+            rows[label] = {**{m: f"{runs[m].mean():.1f} ± {runs[m].std(ddof=1):.1f}" for m in metrics},
+                           "swapped R@1,IoU=0.5": f"{runs['swapped R@1,IoU=0.5'].mean():.1f}",
+                           "seeds": len(runs), "s / run": f"{runs['seconds'].mean():.0f}"}
+    ev = wsg.baselines.blind_baselines(bench, "test", protocol="2d-tan").loc["events"]
+    rows["chance among events"] = {m: f"{ev[m]:.1f}" for m in metrics if m in ev}
+    comparison = pd.DataFrame(rows).T.fillna("")
+    comparison.index.name = f"system ({bench.name}, 2d-tan, test, mean ± std over seeds)"
+    display(comparison)
+
+    words = store[store.variant == "words"]
+    means = words.groupby("method")[["R@1,IoU=0.3", "R@1,IoU=0.5", "R@1,IoU=0.7"]].mean()
+    stds = words.groupby("method")[["R@1,IoU=0.3", "R@1,IoU=0.5", "R@1,IoU=0.7"]].std(ddof=1)
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    x = np.arange(3)
+    keys = [k for k in order if k in means.index]
+    for i, key in enumerate(keys):
+        ax.bar(x + (i - len(keys) / 2) * 0.15, means.loc[key], 0.15, yerr=stds.loc[key],
+               color="tab:green" if key == "fian" else f"C{i}", label=key.upper(), capsize=2)
+    ax.axhline(ev["R@1,IoU=0.5"], color="k", ls="--", lw=1, label="chance among events")
+    ax.set_xticks(x, ["IoU 0.3", "IoU 0.5", "IoU 0.7"])
+    ax.set_ylabel("test R@1 (%), mean ± std")
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title("the same data with (FIAN) and without (the rest) temporal labels", fontsize=10)
+    plt.show()
+    weak_means = means.drop(index="fian")
+    for metric in means.columns:
+        best = weak_means[metric].idxmax()
+        gap = means.loc["fian", metric] - weak_means.loc[best, metric]
+        noise = stds.loc["fian", metric] + stds.loc[best, metric]
+        print(f"{metric}: FIAN {means.loc['fian', metric]:.1f}, best weak {best.upper()} "
+              f"{weak_means.loc[best, metric]:.1f}: labels buy {gap:.1f} points (sum of the two stds {noise:.1f})")
+        assert gap > noise, metric  # what labels buy is outside the seed noise at every IoU
+    # FIAN's query-blind variant: labels without words are worth chance among events
+    fian_blind = store[(store.method == "fian") & (store.variant == "query-blind")]
+    if len(fian_blind):
+        assert abs(fian_blind["R@1,IoU=0.5"].mean() - ev["R@1,IoU=0.5"]) < 3
 ''')
 
 md(r'''
 Read the table in two ways. **After a full training**, FIAN is the reference: the gap
-between its row and the best weak row, printed above for each IoU threshold, is what
-the temporal labels are worth on this data. In the `tiny` profile the weak rows are
-short runs with generic settings, so the printed gap overstates it; the weak chapters'
-own tables are the fairer comparison. Two things make the gap large, and larger at
-stricter IoU. The weak methods must discover *both* what the query refers to
-and where an event begins and ends, from pairings alone; FIAN is told the boundaries,
-and its boundary loss learns to snap a coarse window onto them. And every synthetic
-video holds two to four events of the same kind, so a method that finds "an event" but
-not "this event" is right about one time in three: the weak losses must push past that
-level through the words only, while FIAN's alignment loss names the wrong candidates
-directly.
+between its row and the best weak row, printed above for each IoU threshold with the
+seed noise next to it, is what the temporal labels are worth on this data. Two things
+make the gap large, and larger at stricter IoU. The weak methods must discover *both*
+what the query refers to and where an event begins and ends, from pairings alone;
+FIAN is told the boundaries, and its boundary loss learns to snap a coarse window onto
+them. And every synthetic video holds two to four events of the same kind, so a
+method that finds "an event" but not "this event" is right about one time in three:
+the weak losses must push past that level through the words only, while FIAN's
+alignment loss names the wrong candidates directly. **FIAN's query-blind row** makes
+the second point concrete: with every temporal label but no words, it lands on chance
+among events: labels teach *where events are*, only words teach *which one*.
 
-**At the same short budget**, the comparison can go the other way: FIAN has many
-parameters to fit before it reads the query (the plateau of its training curve), and a
-weak method with a simpler scoring function may be ahead after a few epochs. Labels
-make the *end point* better, not necessarily the first epochs.
+The `s / run` column is the price of three seeds' training on a CPU core in the
+`tiny` profile (wall seconds per seed, including validation after every epoch).
 ''')
 
 
