@@ -93,14 +93,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsg.models.base import GroundingModel
-from wsg.text import TransformerTextEncoder
+from wsg.text import TransformerTextEncoder, check_pretrained
 
 __all__ = [
     "FSANConfig", "FSAN", "MultiHeadAttention", "AttentionBlock", "ICIMLayer", "SemanticAlignmentMap",
@@ -122,6 +122,9 @@ class FSANConfig:
     Attributes:
         vocab_size / video_dim / num_clips: from the data (``Benchmark.model_kwargs()``).
         word_dim: word-embedding width (the paper: 300-d GloVe; learned here by default).
+        pretrained_embeddings / freeze_embeddings: optional GloVe matrix ``[vocab_size, word_dim]``
+            for the language encoder's embedding table; build both with
+            :func:`wsg.text.word_vector_config`.
         d_model: width ``d_s = d_v`` of both modalities (paper: 512).
         heads: attention heads ``m`` (not given in the paper; 8, as in the transformer).
         text_layers: depth of the language transformer encoder (not given; 1).
@@ -172,8 +175,11 @@ class FSANConfig:
     rectify: bool = True
     decode: str = "printed"
     weight_norm: str = "spans"
+    pretrained_embeddings: Any = None
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
+        check_pretrained(self.pretrained_embeddings, self.vocab_size, self.word_dim, "FSANConfig")
         for name in ("vocab_size", "video_dim", "num_clips", "word_dim", "d_model", "heads", "max_words"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"FSANConfig.{name} must be positive, got {getattr(self, name)}")
@@ -535,7 +541,8 @@ class FSAN(GroundingModel):
         d = c.d_model
         ffn = c.ffn_dim or 4 * d
         self.text = TransformerTextEncoder(c.vocab_size, c.word_dim, d, c.heads, c.text_layers, c.max_words,
-                                           c.dropout)
+                                           c.dropout, pretrained=c.pretrained_embeddings,
+                                           freeze=c.freeze_embeddings)
         self.video_proj = nn.Linear(c.video_dim, d)
         self.video_pos = nn.Parameter(torch.zeros(c.clips, d))
         nn.init.normal_(self.video_pos, std=0.02)
