@@ -532,7 +532,7 @@ for vid, g in test_table.groupby("video_id", sort=False):
     merged.append((g.index, (sp[j, 0], sp[j + 1, 1])))
 merged_ranked = torch.zeros(len(test_table), 1, 2)
 for rows, span in merged:
-    merged_ranked[torch.as_tensor(rows.to_numpy())] = torch.tensor(span, dtype=torch.float32)
+    merged_ranked[torch.tensor(rows.to_numpy())] = torch.tensor(span, dtype=torch.float32)
 merge_r = wsg.metrics.recall_at(merged_ranked, gt_test_norm, ns=(1,), protocol="2d-tan")
 events_r = wsg.metrics.recall_at(wsg.baselines.events_chance(test_table), gt_test_norm, protocol="2d-tan")
 rows = {**{name: {"top-1 event accuracy": acc} for name, acc in blind.items()},

@@ -8,7 +8,8 @@ applies a "dense attention" unit first within each modality, then across modalit
 several times in series; the attended video elements are pooled into one vector whose
 alignment with the words is the video-query similarity ``c``. A hinge contrastive loss
 ranks the true query above in-batch queries of other videos. At test time the
-surrogate proposals are ranked by the attention the video side received.
+surrogate proposals are ranked by a localisation rule chosen on the validation split
+(``VLANetConfig.localise``; default ``E(s_k, Q)``, see below).
 
 Where each numbered equation lives (one home each):
 
@@ -66,10 +67,15 @@ Choices where the paper is silent, ambiguous or (read literally) self-defeating:
   video instead of one: about eight times the CPU time of a step at B = 32).
 * **Gradient of the selection.** The argmax is not differentiable; gradients flow
   only into the selected proposal features (a gather), as the paper says.
-* **Localisation.** A video element's share of ``v_comp`` is the product of the
-  weights it received in every video-side dense attention (Eq. 9 and every Eq. 11).
-  The surrogate proposals are ranked by that product (renormalised over the groups,
-  returned as ``video_attention``). Ties with the NMS of the protocol are left to the
+* **Localisation.** The paper says only that "the learned attention weights" localise.
+  A video element's share of ``v_comp`` is the product of the weights it received in
+  every video-side dense attention (Eq. 9 and every Eq. 11; ``video_attention``, rule
+  ``"product"``); its Eq. 9 factor never reads the query and drags the ranking towards
+  a query-blind one. On the validation split (3 seeds x 2 synthetic presets,
+  ``scripts/vlanet_rules.py``, ``results/vlanet_rules_val.csv``) ``"align"`` ranked best:
+  ``E(s_k, Q)`` of Eq. 7 with the ``W_1, W_2`` of Eq. 13, between each surrogate and the
+  attended query. It is the default; every rule of :data:`LOCALISE_RULES` stays
+  available (:meth:`VLANet.localisation_scores`). Ties with the NMS of the protocol are left to the
   evaluator: :meth:`VLANet.predict` returns the ranked list before NMS.
 * **DiDeMo.** ``candidates="didemo"`` uses the 21 fixed moments: 6 groups (start
   chunk) with up to 6 lengths (invalid when past the last chunk). The 6 surrogates are
@@ -86,16 +92,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsg.models.base import GroundingModel
-from wsg.proposals import didemo_candidates
+from wsg.proposals import didemo_candidates, didemo_moments
 from wsg.text import GRUEncoder
 
 __all__ = [
-    "VLANetConfig", "VLANet", "segment_groups", "didemo_groups", "window_means", "select_surrogates",
+    "LOCALISE_RULES", "VLANetConfig", "VLANet", "segment_groups", "didemo_groups", "window_means", "select_surrogates",
     "VLAFunction", "DenseAttention", "CascadedAttention", "contrastive_loss",
 ]
 
 #: mean Charades-STA video (29.8 s) in frames at 24 fps, to turn the paper's frame counts into fractions
 CHARADES_VIDEO_FRAMES = 29.8 * 24.0
+
+#: test-time rules that rank the surrogates (:meth:`VLANet.localisation_scores`):
+#: ``"product"`` every video-side attention weight multiplied (Eq. 9 x each Eq. 11: an element's
+#: share of ``v_comp``); ``"cross"`` the Eq. 11 weights only; ``"self"`` the Eq. 9 weights only
+#: (they never read the query); ``"align"`` ``E(s_k, Q)`` of Eq. 7 with Eq. 13's ``W_1, W_2``: the
+#: similarity ``c`` the surrogate alone would get against the attended query; ``"align-attended"``
+#: the same on the attended element ``V_k`` instead of ``s_k``; ``"select"`` the Eq. 3 cosine
+#: ``s_k . w_M`` of the selection.
+LOCALISE_RULES: tuple[str, ...] = ("product", "cross", "self", "align", "align-attended", "select")
 
 
 @dataclass
@@ -121,6 +136,9 @@ class VLANetConfig:
         vla_reduce: ``"mean"`` or ``"sum"`` (as printed) over Y in Eq. 7.
         margin: Delta of Eq. 14 (not given in the paper).
         negatives: one ``"random"`` in-batch query of another video per positive, or ``"all"``.
+        localise: which score ranks the surrogate proposals at test time (the paper says only
+            "the learned attention weights"; see :data:`LOCALISE_RULES` and
+            :meth:`VLANet.localisation_scores`). Chosen on the validation split.
     """
 
     vocab_size: int
@@ -141,6 +159,7 @@ class VLANetConfig:
     vla_reduce: str = "mean"
     margin: float = 0.5
     negatives: str = "random"
+    localise: str = "align"
 
     def __post_init__(self):
         for name in ("vocab_size", "video_dim", "num_clips", "word_dim", "hidden", "dim"):
@@ -154,6 +173,8 @@ class VLANetConfig:
             raise ValueError(f"vla_reduce must be 'mean' or 'sum', got {self.vla_reduce!r}")
         if self.negatives not in ("all", "random"):
             raise ValueError(f"negatives must be 'all' or 'random', got {self.negatives!r}")
+        if self.localise not in LOCALISE_RULES:
+            raise ValueError(f"localise must be one of {LOCALISE_RULES}, got {self.localise!r}")
         if self.cross_steps < 0:
             raise ValueError(f"cross_steps must be >= 0, got {self.cross_steps}")
         self.window_frames = tuple(float(w) for w in self.window_frames)
@@ -498,7 +519,49 @@ class VLANet(GroundingModel):
             attention = v_mask.to(v.dtype) / v_mask.sum(-1, keepdim=True).clamp(min=1)
         attention = torch.where(v_mask, attention, torch.zeros_like(attention))
         return {"c": c, "choice": choice, "similarity": sim, "video_attention": attention, "v_mask": v_mask,
-                "v_att": v_att, "q_att": q_att, "v_comp": v_comp, "video_weights": weights}
+                "q_mask": qm, "surrogates": v, "v_att": v_att, "q_att": q_att, "v_comp": v_comp, "video_weights": weights}
+
+    def localisation_scores(self, out: dict, rule: str | None = None) -> Tensor:
+        """Scores ``[B, K']`` that rank the surrogate proposals (higher first; ``-inf`` where invalid).
+
+        ``rule`` (default ``config.localise``) is one of :data:`LOCALISE_RULES`:
+
+        * ``"product"``: the renormalised product of every video-side attention weight (Eq. 9
+          and each Eq. 11) = each element's share of ``v_comp`` (``out["video_attention"]``);
+        * ``"cross"``: the product of the Eq. 11 weights only (renormalised);
+        * ``"self"``: the Eq. 9 weights only (query-blind: they never read the words);
+        * ``"align"``: ``E(s_k, Q)`` (VLANet Eq. 7 with the ``W_1, W_2`` of Eq. 13) between the
+          surrogate feature and the attended query: the ``c`` the surrogate alone would get;
+        * ``"align-attended"``: ``E(V_k, Q)`` on the attended element after the cascade;
+        * ``"select"``: the Eq. 3 cosine ``s_k . w_M`` that chose the surrogate.
+
+        A rule whose weights do not exist (``"self"`` without Eqs. 9-10, ``"cross"`` with
+        ``cross_steps=0``) gives uniform scores, like the product of no weights.
+        """
+        rule = self.config.localise if rule is None else rule
+        if rule not in LOCALISE_RULES:
+            raise ValueError(f"rule must be one of {LOCALISE_RULES}, got {rule!r}")
+        v_mask = out["v_mask"]
+        weights = list(out["video_weights"])
+        n_self = 1 if self.config.self_attention else 0
+        if rule in ("product", "cross", "self"):
+            chosen = {"product": weights, "cross": weights[n_self:], "self": weights[:n_self]}[rule]
+            if chosen:
+                score = torch.stack([w.clamp(min=1e-30).log() for w in chosen]).sum(0)
+            else:
+                score = torch.zeros(v_mask.shape, dtype=out["c"].dtype, device=v_mask.device)
+            score = torch.softmax(score.masked_fill(~v_mask, float("-inf")), dim=-1)
+        elif rule == "align":
+            score = self.vla_out(out["surrogates"], out["q_att"], out["q_mask"])
+        elif rule == "align-attended":
+            score = self.vla_out(out["v_att"], out["q_att"], out["q_mask"])
+        else:  # "select": the Eq. 3 cosine of each element
+            sim = out["similarity"]
+            if out["choice"] is not None:
+                score = sim.gather(1, out["choice"][:, None, :]).squeeze(1)
+            else:
+                score = sim.reshape(sim.shape[0], -1)
+        return score.masked_fill(~v_mask, float("-inf"))
 
     # ------------------------------------------------------------------ interface
     def _check(self, batch: dict) -> None:
@@ -565,7 +628,8 @@ class VLANet(GroundingModel):
 
     @torch.no_grad()
     def predict(self, batch: dict, top_k: int = 10) -> tuple[Tensor, Tensor]:
-        """Surrogate proposals ranked by their cumulative video attention, best first (before NMS).
+        """Surrogate proposals ranked by :meth:`localisation_scores` (rule ``config.localise``), best first,
+        before NMS.
 
         With ``candidates="didemo"`` all 21 moments are returned in :meth:`rank_didemo` order.
         Returns ``(moments [B, k, 2] in [0, 1], scores [B, k])``, ``k = min(top_k, candidates)``.
@@ -577,23 +641,37 @@ class VLANet(GroundingModel):
             moments = cand.gather(1, order[..., None].expand(-1, -1, 2))
             k = min(int(top_k), moments.shape[1])
             return moments[:, :k], score[:, :k]
-        score = out["video_attention"].masked_fill(~out["v_mask"], float("-inf"))
+        score = self.localisation_scores(out)
         k = min(int(top_k), score.shape[1])
         top, idx = score.topk(k, dim=1)
         moments = out["moments"].gather(1, idx[..., None].expand(-1, -1, 2))
         return moments.clamp(0.0, 1.0), top
 
+    def candidates(self) -> Tensor:
+        """Every window ``predict`` can return, ``[K, 2]`` normalised (before the selection).
+
+        ``candidates="groups"``: all L x K windows of the segment groups (180 with the paper's
+        setting), scale-major; the selection picks one per group *per query*, so the set a
+        query-blind ranking must be matched with is all of them. ``"didemo"``: the 21 moments
+        of a 30-s video in :func:`wsg.proposals.didemo_candidates` order.
+        """
+        if self.config.candidates == "didemo":
+            return didemo_moments(30.0).to(self.query_proj.weight.device)
+        return self.windows.reshape(-1, 2).clone()
+
     def _didemo_order(self, out: dict) -> tuple[Tensor, Tensor]:
         """Flat (l, k) positions of all 21 valid candidates, best first, and a sortable score."""
         B, L, K = out["similarity"].shape
         sim = out["similarity"]  # [B, L, K], -inf where invalid
+        # the rule's scores as within-query ranks in [0, 1): any rule's scale sorts the same way
+        rank = self.localisation_scores(out).argsort(-1).argsort(-1).to(sim.dtype) / sim.new_tensor(K * L)
         if out["choice"] is not None:
             chosen = F.one_hot(out["choice"], L).transpose(1, 2).bool()  # [B, L, K]
-            att = out["video_attention"][:, None, :].expand(B, L, K)
+            att = rank[:, None, :].expand(B, L, K)
         else:
             chosen = out["valid"].expand(B, L, K)
-            att = out["video_attention"].reshape(B, L, K)
-        # selected surrogates first (by attention), then the others by their Eq. 3 similarity
+            att = rank.reshape(B, L, K)
+        # selected surrogates first (by the localisation rule), then the others by their Eq. 3 similarity
         score = torch.where(chosen, 3.0 + att, sim.clamp(min=-1.0, max=1.0))
         score = score.masked_fill(~out["valid"].expand(B, L, K) | (DIDEMO_INDEX.to(sim.device) < 0)[None],
                                   float("-inf"))
