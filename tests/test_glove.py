@@ -93,12 +93,14 @@ SMALL = {
     "wsra": dict(text_hidden=8, hidden=8, phi_hidden=8),
     "fian": dict(hidden=8, heads=2, max_words=12),
     "fsan": dict(d_model=8, heads=2, layers=1, max_words=12),
+    "vlanet": dict(hidden=8, dim=8),
 }
 
 
 def encoder_embedding(model, key):
     return {"marn": lambda m: m.query_encoder.embed, "wsra": lambda m: m.text.embed,
-            "fian": lambda m: m.query_encoder.encoder.embed, "fsan": lambda m: m.text.embed}[key](model)
+            "fian": lambda m: m.query_encoder.encoder.embed, "fsan": lambda m: m.text.embed,
+            "vlanet": lambda m: m.text.embed}[key](model)
 
 
 @pytest.mark.parametrize("key", sorted(SMALL))

@@ -85,7 +85,7 @@ Choices where the paper is silent, ambiguous or (read literally) self-defeating:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,7 @@ from torch import Tensor, nn
 
 from wsg.models.base import GroundingModel
 from wsg.proposals import didemo_candidates, didemo_moments
-from wsg.text import GRUEncoder
+from wsg.text import GRUEncoder, check_pretrained
 
 __all__ = [
     "LOCALISE_RULES", "VLANetConfig", "VLANet", "segment_groups", "didemo_groups", "window_means", "select_surrogates",
@@ -120,6 +120,8 @@ class VLANetConfig:
     Attributes:
         vocab_size / video_dim / num_clips: from the data (``bench.model_kwargs()``).
         word_dim: word embedding width (300: GloVe in the paper).
+        pretrained_embeddings / freeze_embeddings: optional GloVe matrix ``[vocab_size, word_dim]``
+            for the GRU's embedding table; build both with :func:`wsg.text.word_vector_config`.
         hidden: GRU width (not given in the paper).
         dim: D, the joint width of the query and proposal features (not given).
         attn_dim: width of ``W_1 x`` and ``W_2 y`` in Eq. 7 (``None``: ``dim``).
@@ -160,8 +162,11 @@ class VLANetConfig:
     margin: float = 0.5
     negatives: str = "random"
     localise: str = "align"
+    pretrained_embeddings: Any = None
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
+        check_pretrained(self.pretrained_embeddings, self.vocab_size, self.word_dim, "VLANetConfig")
         for name in ("vocab_size", "video_dim", "num_clips", "word_dim", "hidden", "dim"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"VLANetConfig.{name} must be positive, got {getattr(self, name)}")
@@ -432,7 +437,8 @@ class VLANet(GroundingModel):
     def __init__(self, config: VLANetConfig):
         super().__init__()
         self.config = c = config
-        self.text = GRUEncoder(c.vocab_size, c.word_dim, c.hidden)
+        self.text = GRUEncoder(c.vocab_size, c.word_dim, c.hidden, pretrained=c.pretrained_embeddings,
+                               freeze=c.freeze_embeddings)
         self.query_proj = nn.Linear(c.hidden, c.dim)
         self.video_proj = nn.Linear(c.video_dim, c.dim)
         self.cca = CascadedAttention(c.dim, c.attn_dim, c.vla_reduce, c.attention_scale, c.self_attention,
