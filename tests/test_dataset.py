@@ -85,3 +85,11 @@ def test_mixed_feature_widths_raise_at_construction_naming_video_and_record(tmp_
     msg = str(err.value)
     assert "mixed.hdf5" in msg and "2 videos are 2-d" in msg
     assert "video 'b' (record t.json['b'][0]) is 3-d" in msg
+
+
+def test_worker_processes_give_the_same_batches_in_the_same_order(small_bench):
+    import torch
+
+    one = [b["query_idx"] for b in small_bench.loader("train", 16, num_workers=0)]
+    two = [b["query_idx"] for b in small_bench.loader("train", 16, num_workers=2)]
+    assert all(torch.equal(a, b) for a, b in zip(one, two)) and len(one) == len(two)

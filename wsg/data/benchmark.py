@@ -60,10 +60,12 @@ class Benchmark:
                                                      self.num_clips, self.max_words)
         return self._datasets[split]
 
-    def loader(self, split: str, batch_size: int = 32, shuffle: bool | None = None, seed: int = 0):
-        """A DataLoader of a split; shuffled by default only for ``"train"``."""
+    def loader(self, split: str, batch_size: int = 32, shuffle: bool | None = None, seed: int = 0,
+               num_workers: int = 0, pin_memory: bool | None = None):
+        """A DataLoader of a split; shuffled by default only for ``"train"`` (see :func:`make_loader`)."""
         shuffle = (split == "train") if shuffle is None else shuffle
-        return make_loader(self.dataset(split), batch_size, shuffle=shuffle, seed=seed)
+        return make_loader(self.dataset(split), batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers,
+                           pin_memory=pin_memory)
 
     def with_split(self, split: str, table: pd.DataFrame) -> "Benchmark":
         """A copy whose ``split`` is ``table``; features, vocabulary and other splits are shared.
