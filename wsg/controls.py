@@ -68,8 +68,8 @@ def swapped_queries(bench, split: str = "test"):
     codes = pd.factorize(kept["video_id"])[0]
     order = np.argsort(codes, kind="stable")  # rows grouped by video, table order within each
     size = np.bincount(codes)[codes[order]]
-    start = np.arange(len(kept)) - kept.groupby("video_id").cumcount().to_numpy()[order]
-    offset = np.arange(len(kept)) - start  # position within the video, in sorted order
+    offset = kept.groupby("video_id").cumcount().to_numpy()[order]  # position within its video
+    start = np.arange(len(kept)) - offset  # where its video's rows begin, in sorted order
     donor = np.empty(len(kept), dtype=int)
     donor[order] = order[start + (offset + 1) % size]  # the next query of the same video, cyclically
     swapped = kept.copy()
@@ -98,9 +98,9 @@ def query_blind(bench):
         tables[name] = blind
     blind_bench = Benchmark(f"{bench.name}-query-blind", tables, bench.features, num_clips=bench.num_clips,
                             max_words=bench.max_words, root=bench.root)
-    for attr in ("config",):  # the synthetic config, when there is one
-        if hasattr(bench, attr):
-            setattr(blind_bench, attr, getattr(bench, attr))
+    if hasattr(bench, "config"):  # the synthetic config, when there is one
+        blind_bench.config = bench.config
+    blind_bench.dataset = getattr(bench, "dataset", bench.name)  # its recipe is the original's
     return blind_bench
 
 
