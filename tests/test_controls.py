@@ -126,3 +126,15 @@ def test_table_puts_the_model_next_to_every_control(small_bench):
     # asked another query of the same (non-overlapping) video, the oracle is always wrong
     assert df.loc["swapped query", "R@1,IoU=0.3"] == 0.0
     assert df.attrs["protocol"] == "2d-tan" and df.attrs["words gain R@1,IoU=0.5"] == 100.0
+
+
+def test_query_blind_variant_of_real_data_trains_with_the_real_recipe(tmp_path):
+    from fixtures_real import write_real
+
+    from wsg.data import load_benchmark
+    from wsg.experiments import per_seed, run
+
+    fx = write_real("charades-sta", tmp_path)
+    bench = load_benchmark("charades-sta", fx.root, fx.features, "tiny")
+    row = per_seed(run("wsra", query_blind(bench), seeds=[0], epochs=1, controls=False)).iloc[0]
+    assert row["dataset"] == "charades-sta" and row["variant"] == "query-blind"

@@ -100,7 +100,7 @@ def query_blind(bench):
                             max_words=bench.max_words, root=bench.root)
     if hasattr(bench, "config"):  # the synthetic config, when there is one
         blind_bench.config = bench.config
-    blind_bench.dataset = getattr(bench, "dataset", bench.name)  # its recipe is the original's
+    blind_bench.recipe_dataset = getattr(bench, "recipe_dataset", bench.name)  # the original's recipe
     return blind_bench
 
 

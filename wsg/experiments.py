@@ -41,11 +41,11 @@ RESULTS_DIR = Path("results")
 
 
 def _dataset_of(bench) -> str:
-    """The recipe dataset name of a benchmark (synthetic preset or real dataset)."""
+    """The recipe dataset name of a benchmark: the synthetic preset, else its name (a real dataset's)."""
     config = getattr(bench, "config", None)
     if config is not None and hasattr(config, "preset"):
         return config.preset
-    return getattr(bench, "dataset", None) or bench.name
+    return getattr(bench, "recipe_dataset", bench.name)
 
 
 def _variant_of(bench) -> str:
