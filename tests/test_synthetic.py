@@ -105,3 +105,16 @@ def test_unknown_preset_and_bias_are_errors(tmp_path):
     with pytest.raises(ValueError, match="position_bias"):
         load_synthetic("charades", "tiny", cache_dir=tmp_path, num_videos=(3, 1, 1), position_bias="middle")
     assert set(PRESETS) == {"charades", "activitynet"}
+
+
+def test_processes_generating_the_same_config_at_once_share_one_folder(tmp_path):
+    """The ranks of a torchrun job may all call load_synthetic at once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from wsg.data.synthetic import generate, preset_config
+
+    cfg = preset_config("charades", "tiny", num_videos=(6, 2, 2))
+    with ProcessPoolExecutor(3) as pool:
+        roots = list(pool.map(generate, [cfg] * 3, [tmp_path] * 3))
+    assert len(set(roots)) == 1 and (roots[0] / "DONE").exists()
+    assert [p.name for p in tmp_path.glob("synthetic/*")] == [roots[0].name]  # no temporary folder left

@@ -244,9 +244,10 @@ def run_train(args: argparse.Namespace) -> int:
     from wsg.experiments import per_seed, run
     from wsg.profiles import get_profile
     from wsg.recipes import get, model_config
-    from wsg.train import choose_device
+    from wsg.train import choose_device, init_distributed
 
     t_start = time.perf_counter()
+    rank, world = init_distributed()  # under torchrun: one process per device, DistributedDataParallel
     profile = get_profile(args.profile)
     args.profile = profile.name
     recipe = get(args.key, args.dataset, profile.name)
@@ -268,7 +269,10 @@ def run_train(args: argparse.Namespace) -> int:
     controls = bool((test.groupby("video_id").size() >= 2).any())  # the swapped-query control needs them
     train_overrides = {k: recipe[k] for k in ("lr", "epochs", "batch_size", "protocol")}
     rows = run(args.key, bench, args.seeds, profile=profile.name, dataset=args.dataset, controls=controls,
-               progress=not args.quiet, device=str(device), checkpoint_dir=out, command=command, **train_overrides)
+               progress=not args.quiet and rank == 0, device=str(device), checkpoint_dir=out, command=command,
+               **train_overrides)
+    if rank != 0:  # rank 0 writes the run folder (every process holds the same weights and metrics)
+        return 0
 
     config = model_config(recipe, bench)
     histories, runs = [], []
@@ -294,7 +298,7 @@ def run_train(args: argparse.Namespace) -> int:
         "settings": {"model": recipe["model"], **{k: recipe[k] for k in ("lr", "epochs", "batch_size", "num_clips")},
                      "sources": recipe["sources"], "data": data},
         "seconds": time.perf_counter() - t_start, "device": describe_device(device), "versions": versions(),
-        "command": command, "torch_threads": torch.get_num_threads(),
+        "command": command, "torch_threads": torch.get_num_threads(), "processes": world,
     }
     (out / "results.json").write_text(json.dumps(_clean(results), indent=2, default=_json_default))
     print(json.dumps({"test": summary, "results": str(out / "results.json")}, indent=2, default=_json_default))

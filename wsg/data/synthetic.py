@@ -154,7 +154,10 @@ def generate(config: SyntheticConfig, cache_dir: str | Path | None = None, overw
     """Write the benchmark of ``config`` (once; later calls return the cached folder).
 
     The folder is written to a temporary name and renamed when complete, so an
-    interrupted run never leaves a half-written cache behind.
+    interrupted run never leaves a half-written cache behind, and processes that
+    generate the same config at once (e.g. the ranks of a ``torchrun`` job) all end
+    with the one complete folder: generation is deterministic, so whichever rename
+    lands first is kept.
     """
     root = synthetic_root(config, cache_dir)
     if root.is_dir() and not overwrite and (root / "DONE").exists():
@@ -164,9 +167,14 @@ def generate(config: SyntheticConfig, cache_dir: str | Path | None = None, overw
     try:
         _write(config, tmp)
         (tmp / "DONE").write_text(config.digest())
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        if root.exists() and (overwrite or not (root / "DONE").exists()):  # replaced, or stale
+            shutil.rmtree(root, ignore_errors=True)
+        try:
+            os.replace(tmp, root)
+        except OSError:  # another process renamed its identical copy into place first
+            if not (root / "DONE").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
