@@ -45,7 +45,7 @@ from wsg.models import strip_labels
 from wsg.models.vlanet import LOCALISE_RULES
 from wsg.train import Trainer, TrainConfig, evaluate, set_seed
 
-#: the chapter's tiny settings (notebooks/src/04_vlanet.py)
+#: the chapter's tiny settings (notebooks/src/04_vlanet.md)
 WIDTHS = dict(word_dim=64, hidden=64, dim=64)
 EPOCHS, LR = 10, 1e-3
 VARIANTS = {"full": {}, "w/o cross-attn": {"cross_steps": 0}, "literal Eq. 8": {"attention_scale": "none"}}

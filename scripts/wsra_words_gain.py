@@ -1,6 +1,6 @@
 """WSRA: does it ground the words? True vs swapped-query R@1 over seeds and presets (issue 11).
 
-Trains WSRA with the chapter's tiny settings (``notebooks/src/03_wsra.py``: widths
+Trains WSRA with the chapter's tiny settings (``notebooks/src/03_wsra.md``: widths
 64/64/128/64, Adam 1e-3, batch 32, 12 epochs, best epoch by validation R@1,IoU=0.5) for
 every (preset, variant, seed). After every epoch it evaluates the model on the
 validation split twice: with the true queries and with each query's sentence replaced
@@ -44,7 +44,7 @@ import wsg.controls
 from wsg.train import Trainer, TrainConfig, predict_all, set_seed
 from wsg.metrics import event_hit, recall_at
 
-#: the chapter's tiny settings (notebooks/src/03_wsra.py)
+#: the chapter's tiny settings (notebooks/src/03_wsra.md)
 WIDTHS = dict(word_dim=64, text_hidden=64, hidden=128, phi_hidden=64)
 LR, BATCH, EPOCHS = 1e-3, 32, 12
 #: the settings compared on validation; the first is Eq. 11 with the paper's weights (the
