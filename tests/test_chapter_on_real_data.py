@@ -1,6 +1,6 @@
-"""A chapter runs end to end on real-format data through its parameters cell.
+"""Chapters run end to end on real-format data through their parameters cell.
 
-Chapter 6 (FIAN) executes under nbval with ``WSG_DATASET=charades-sta`` and the
+Chapters 2 (MARN) and 6 (FIAN) execute under nbval with ``WSG_DATASET=charades-sta`` and the
 Charades-STA fixture of ``tests/fixtures_real.py`` (the official TALL txt + Charades csv
 annotations, 1024-d I3D features in one HDF5 file): the same path a reader takes with the
 real release, on a few videos.
@@ -10,17 +10,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fixtures_real import write_real
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_chapter_6_runs_on_a_charades_sta_fixture(tmp_path):
+@pytest.mark.parametrize("chapter", ["02_marn", "06_fian"])
+def test_chapter_runs_on_a_charades_sta_fixture(tmp_path, chapter):
     fx = write_real("charades-sta", tmp_path / "charades", n_videos=(24, 8), per_video=3)
     env = {**os.environ, "WSG_DATASET": "charades-sta", "WSG_DATA_ROOT": str(fx.root),
            "WSG_FEATURES": str(fx.features), "WSG_PROFILE": "tiny", "WSG_DATA": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
-                           str(ROOT / "notebooks" / "06_fian.ipynb")], capture_output=True, text=True, env=env,
+                           str(ROOT / "notebooks" / f"{chapter}.ipynb")], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=1200)
     assert done.returncode == 0, done.stdout[-4000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
