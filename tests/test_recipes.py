@@ -200,8 +200,8 @@ def test_chapters_read_their_settings_from_the_recipes():
     src = Path(__file__).resolve().parents[1] / "notebooks" / "src"
     for name, key in (("02_marn", "marn"), ("03_wsra", "wsra"), ("04_vlanet", "vlanet"), ("05_fsan", "fsan"),
                       ("06_fian", "fian")):
-        text = (src / f"{name}.py").read_text()
+        text = (src / f"{name}.md").read_text()
         assert f'RECIPE = wsg.recipes.get("{key}", DATASET, profile)' in text, name
         assert 'os.environ.get("WSG_DATASET", "charades")' in text and 'os.environ.get("WSG_FEATURES")' in text
         assert "wsg.data.load_benchmark(DATASET, DATA_ROOT, FEATURES, profile" in text, name
-    assert "TINY_WIDTHS" not in (src / "06_fian.py").read_text()  # Chapter 6 compares the methods' own recipes
+    assert "TINY_WIDTHS" not in (src / "06_fian.md").read_text()  # Chapter 6 compares the methods' own recipes
