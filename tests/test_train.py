@@ -204,7 +204,7 @@ class Cheat(Spy):
 
 
 @pytest.fixture(scope="module")
-def test_sized_bench(tmp_path_factory):
+def tiny_preset_bench(tmp_path_factory):
     """The tiny Charades-like preset (150 test videos, ~450 queries)."""
     return load_synthetic("charades", "tiny", cache_dir=tmp_path_factory.mktemp("wsgdata"))
 
@@ -214,11 +214,11 @@ def _time_ordered(bench):
     return bench.with_split("test", table)
 
 
-def test_a_cheating_model_stays_at_chance_among_events(test_sized_bench):
+def test_a_cheating_model_stays_at_chance_among_events(tiny_preset_bench):
     """Nothing predict receives encodes where a query's moment is (issue: 67.3 before the fix)."""
     from wsg.baselines import blind_baselines
 
-    for bench in (test_sized_bench, _time_ordered(test_sized_bench)):
+    for bench in (tiny_preset_bench, _time_ordered(tiny_preset_bench)):
         events = blind_baselines(bench, "test").loc["events", "R@1,IoU=0.5"]
         cheat = Cheat()
         score = evaluate(cheat, bench.loader("test", batch_size=32))["R@1,IoU=0.5"]
@@ -226,12 +226,12 @@ def test_a_cheating_model_stays_at_chance_among_events(test_sized_bench):
         assert all("query_idx" not in keys for keys in cheat.seen)
 
 
-def test_the_cheat_would_win_on_a_time_ordered_table_fed_in_order(test_sized_bench):
+def test_the_cheat_would_win_on_a_time_ordered_table_fed_in_order(tiny_preset_bench):
     """The cheat is a real threat: fed a time-ordered table in order, with query_idx, it wins."""
     from wsg.baselines import blind_baselines
     from wsg.metrics import recall_at
 
-    bench = _time_ordered(test_sized_bench)
+    bench = _time_ordered(tiny_preset_bench)
     cheat = Cheat()
     moments, gts = [], []
     for batch in bench.loader("test", batch_size=32):  # what the evaluator used to do
