@@ -49,7 +49,46 @@ def _dataset_of(bench) -> str:
 
 
 def _variant_of(bench) -> str:
-    return "query-blind" if bench.splits["train"].attrs.get("control") == "query-blind" else "words"
+    """``words``, ``query-blind``, or ``labels <p>%`` for a label budget (:meth:`Benchmark.with_labelled_fraction`)."""
+    attrs = bench.splits["train"].attrs
+    if attrs.get("control") == "query-blind":
+        return "query-blind"
+    fraction = attrs.get("labelled_fraction", 1.0)
+    return "words" if fraction >= 1 else f"labels {100 * fraction:g}%"
+
+
+#: conditions of the synthetic world the store knows -> generator overrides
+CONDITIONS = {"uniform": {}, "start": {"position_bias": "start"}, "compositional": {"compositional": 0.2}}
+
+
+def _store_dataset(recipe_dataset: str, bench) -> str:
+    """The store's dataset label: the recipe's dataset, suffixed by a non-uniform condition
+    (``charades-start``, ``charades-compositional``), so each condition has its own file."""
+    condition = _condition_of(bench)
+    return recipe_dataset if condition == "uniform" else f"{recipe_dataset}-{condition}"
+
+
+def _condition_of(bench) -> str:
+    """Which :data:`CONDITIONS` a synthetic benchmark was generated under (``uniform`` for real data)."""
+    config = getattr(bench, "config", None)
+    if config is None:
+        return "uniform"
+    if getattr(config, "compositional", 0) > 0:
+        return "compositional"
+    return "start" if getattr(config, "position_bias", "uniform") == "start" else "uniform"
+
+
+def _unseen_pairs(bench, split: str = "test"):
+    """Boolean mask over ``split``'s rows: the query's verb-object pair never occurs in training
+    (a compositional benchmark's held-out pairs); ``None`` when the benchmark has none."""
+    from wsg.data.benchmark import load_events
+
+    if _condition_of(bench) != "compositional":
+        return None
+    events = load_events(bench).set_index(["video_id", "sentence"])
+    table = bench.splits[split]
+    held = events.loc[pd.MultiIndex.from_arrays([table["video_id"], table["sentence"]]), "held_out"]
+    return torch.tensor(held.to_numpy(dtype=bool))
 
 
 def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset: str | None = None,
@@ -94,6 +133,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
     recipe = get(key, dataset or _dataset_of(bench), prof.name)
     train_changes = {k: settings.pop(k) for k in list(settings) if k in _TRAIN_SETTINGS}
     recipe.update(train_changes)
+    unseen = _unseen_pairs(bench)
     rows = []
     for seed in seeds:
         set_seed(seed)  # before the model exists: initialisation is part of the seed
@@ -105,9 +145,13 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         trainer.fit(bench.loader("train", recipe["batch_size"], seed=seed), bench.loader("val"))
         seconds = time.perf_counter() - t0
         pred = predict_all(model, bench.loader("test"), device=trainer.device)
-        row = {"method": key, "dataset": recipe["dataset"], "profile": prof.name, "seed": seed,
-               "variant": _variant_of(bench),
+        row = {"method": key, "dataset": _store_dataset(recipe["dataset"], bench), "profile": prof.name,
+               "seed": seed, "variant": _variant_of(bench),
                **recall_at(pred["moments"], pred["gt"], protocol=recipe["protocol"])}
+        if unseen is not None:  # compositional: the held-out verb-object pairs, and the seen ones
+            for name, mask in (("unseen", unseen), ("seen", ~unseen)):
+                part = recall_at(pred["moments"][mask], pred["gt"][mask], protocol=recipe["protocol"])
+                row.update({f"{name} {k}": v for k, v in part.items()})
         if controls:
             row["event hit"] = event_hit(pred["moments"], pred["gt"])
             swapped = swapped_queries(bench, "test")
@@ -128,7 +172,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Rows ``mean`` and ``std`` (sample standard deviation, ddof=1) of the metric columns of per-seed rows."""
     df = per_seed(df)
-    metrics = [c for c in df.columns if c.startswith(("R@", "mIoU", "swapped", "event hit"))
+    metrics = [c for c in df.columns if c.startswith(("R@", "mIoU", "swapped", "event hit", "unseen", "seen"))
                or c in ("best_epoch", "seconds")]
     out = pd.DataFrame({"mean": df[metrics].mean(), "std": df[metrics].std(ddof=1)}).T
     for col in ("method", "dataset", "profile", "variant"):
@@ -296,6 +340,16 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _fractions(text: str) -> list[float]:
+    try:
+        values = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--label-fractions must be comma-separated numbers, got {text!r}") from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"--label-fractions must be numbers in (0, 1], got {text!r}")
+    return values
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     """``python -m wsg.experiments``: fill the results store (see the module docstring)."""
     from wsg.controls import query_blind
@@ -310,6 +364,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--profile", default="tiny", choices=["tiny", "full"], help="recipe and data size")
     parser.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--blind", action="store_true", help="also train each method's query-blind variant")
+    parser.add_argument("--condition", default="uniform", choices=sorted(CONDITIONS),
+                        help="the synthetic world: uniform moment positions (default), start-biased, or "
+                             "compositional (20%% of verb-object pairs held out of training); non-uniform "
+                             "conditions go to results/<profile>-<dataset>-<condition>.csv")
+    parser.add_argument("--label-fractions", type=_fractions, default=None,
+                        help="comma-separated label budgets in (0, 1], e.g. 0.01,0.05,0.25: train on that "
+                             "fraction of the training moments (a fully-supervised method's label budget)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default results/)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=1,
@@ -319,9 +380,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     command = "python -m wsg.experiments " + " ".join(shlex.quote(a) for a in
                                                        (sys.argv[1:] if argv is None else list(argv)))
     for dataset in args.datasets:
-        bench = load_synthetic(dataset, profile=args.profile)
+        bench = load_synthetic(dataset, profile=args.profile, **CONDITIONS[args.condition])
         for key in args.methods:
             variants = [bench, query_blind(bench)] if args.blind else [bench]
+            if args.label_fractions:
+                variants = [bench.with_labelled_fraction(f) for f in args.label_fractions]
             for b in variants:
                 t0 = time.perf_counter()
                 df = run(key, b, args.seeds, profile=args.profile, device=args.device, command=command)

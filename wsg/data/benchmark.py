@@ -7,6 +7,7 @@ loading is identical for synthetic and real data.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,26 @@ class Benchmark:
         other.splits = {**self.splits, split: table}
         other._datasets = {k: v for k, v in self._datasets.items() if k != split}
         return other
+
+    def with_labelled_fraction(self, fraction: float, seed: int = 0) -> "Benchmark":
+        """A copy whose training split keeps the labels of only ``fraction`` of its queries.
+
+        For a fully-supervised method (FIAN) trained on a label budget: a random
+        ``ceil(fraction * N)`` of the N training queries (drawn with ``seed``) are kept,
+        and repeated to fill N rows, so every budget trains for the same number of
+        optimisation steps per epoch and is validated as often; only the number of
+        distinct labelled moments changes. Validation and test are untouched, and the
+        vocabulary stays that of all training sentences (sentences are unlabelled data).
+        """
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        train = self.splits["train"]
+        n = len(train)
+        keep = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max(1, math.ceil(fraction * n))]
+        rows = keep.repeat(math.ceil(n / len(keep)))[:n].sort().values
+        table = train.iloc[rows.numpy()].reset_index(drop=True)
+        table.attrs = {**train.attrs, "labelled_fraction": float(fraction), "labelled_queries": int(len(keep))}
+        return self.with_split("train", table)
 
     @property
     def video_dim(self) -> int:
