@@ -9,7 +9,7 @@ export WSG_PROFILE ?= tiny
 SHELL  := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: test book unit notebooks book-check env clean browser
+.PHONY: test book unit notebooks book-check env clean browser checkpoints
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ book-check: env  ## the book's structure, references and links under -W, without
 # build once sat idle for 15 minutes in Chapter 3, each side waiting on the other (issue 13).
 book: env  ## the book with every chapter executed, in _build/html
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build . -W --keep-going
+
+# The chapters' train-or-load checkpoints (wsg.checkpoints). FIAN's (1.4 MB) is not shipped:
+# over the ~1 MB a repository file should weigh; its chapter trains it (or run the command with fian).
+CHECKPOINTED = marn wsra vlanet fsan
+checkpoints: env  ## remake the shipped tiny checkpoints in checkpoints/tiny (one thread: bit-reproducible)
+	TQDM_DISABLE=1 $(BIN)/python -m wsg checkpoints $(CHECKPOINTED) --dataset charades --profile tiny --seed 0
 
 # tests/test_site.py opens the built pages in headless Chromium: Debian's `chromium` package
 # (never a browser download). Installed here when missing and we may (root, apt-get); the

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-CHECKPOINT_FORMAT = "wsg-model/1"
+from wsg.checkpoints import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_model  # noqa: F401 (re-exported)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -219,23 +219,6 @@ def _seed_dir(out: Path, seed: int) -> Path:
     return out / f"seed{seed}"
 
 
-def save_model(path: Path, key: str, config: dict, state_dict: dict, bench, recipe: dict, data: dict,
-               seed: int, best_epoch: int) -> None:
-    """The selected weights + what :func:`run_evaluate` needs to rebuild model and data."""
-    import os
-
-    import torch
-
-    state = {"format": CHECKPOINT_FORMAT, "key": key, "model_config": config,
-             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-             "vocab": list(bench.vocab.itos), "data": data, "recipe": recipe, "seed": seed,
-             "best_epoch": best_epoch, "versions": versions()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Train one method over seeds with :func:`wsg.experiments.run` and write the run folder."""
     import pandas as pd
@@ -332,29 +315,6 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--out", default=None, metavar="JSON", help="also write the metrics to this file")
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A ``model.pt`` written by ``train`` (a trainer's best.pt / last.pt: weights from it, the rest from
-    the ``model.pt`` next to it)."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--checkpoint {path}: no such file")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        return state
-    if isinstance(state, dict) and "model" in state and "optimizer" in state:  # a Trainer checkpoint
-        meta_path = path.parent / "model.pt"
-        if not meta_path.is_file():
-            raise ValueError(f"--checkpoint {path} is a trainer checkpoint without the model.pt that "
-                             f"'wsg train' writes next to it (it records the method, config and data)")
-        meta = torch.load(meta_path, map_location="cpu", weights_only=False)
-        meta["state_dict"] = state["model"]
-        return meta
-    raise ValueError(f"--checkpoint {path} is not a checkpoint written by 'wsg train' "
-                     f"(expected format {CHECKPOINT_FORMAT!r})")
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     import wsg.models
     from wsg.train import choose_device, evaluate
@@ -430,10 +390,54 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- checkpoints
+def add_checkpoints_parser(sub) -> None:
+    from wsg.recipes import DATASETS, METHODS
+
+    p = sub.add_parser(
+        "checkpoints", help="(re)make the chapters' checkpoints: one training run per method with its recipe",
+        description="Train each method once with its recipe and seed, exactly as its chapter does, and save "
+                    "the selected weights to checkpoints/<profile>/<method>-<dataset>-seed<seed>.pt (the file a "
+                    "chapter loads instead of training; see wsg.checkpoints).",
+        formatter_class=_HelpFormatter)
+    p.add_argument("keys", nargs="*", metavar="KEY", help=f"methods (default: all of {', '.join(METHODS)})")
+    p.add_argument("--dataset", default="charades", choices=DATASETS, help="dataset (real ones need --root, --features)")
+    p.add_argument("--root", help="real data: the annotation folder")
+    p.add_argument("--features", help="real data: the feature file or folder")
+    p.add_argument("--profile", default="tiny", choices=("tiny", "full"), help="recipe and data size")
+    p.add_argument("--seed", type=int, default=0, help="the chapters' seed")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (1: bit-reproducible weights)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ...; default: CUDA when available")
+
+
+def run_checkpoints(args: argparse.Namespace) -> int:
+    import torch
+
+    from wsg.checkpoints import chapter_checkpoint, train_or_load
+    from wsg.data import load_benchmark
+    from wsg.models import build
+    from wsg.recipes import METHODS, get, model_config
+    from wsg.train import set_seed
+
+    torch.set_num_threads(args.threads)
+    for key in args.keys or list(METHODS):
+        recipe = get(key, args.dataset, args.profile)
+        bench = load_benchmark(args.dataset, args.root, args.features, args.profile, num_clips=recipe["num_clips"])
+        set_seed(args.seed)  # before the model exists, as in the chapters
+        model = build(key, **model_config(recipe, bench))
+        t0 = time.perf_counter()
+        train_or_load(key, model, bench, recipe, seed=args.seed, dataset=args.dataset, profile=args.profile,
+                      retrain=True, progress=False)
+        print(f"{key}: {chapter_checkpoint(key, args.dataset, args.profile, args.seed)} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (add_train_parser, run_train),
     "evaluate": (add_evaluate_parser, run_evaluate),
     "bench": (add_bench_parser, run_bench),
+    "checkpoints": (add_checkpoints_parser, run_checkpoints),
 }
 
 
