@@ -153,4 +153,4 @@ def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "x.pt"
     torch.save({"weights": torch.zeros(2)}, path)
     rc, _, err = run_cli("evaluate", "--checkpoint", path)
-    assert rc == 1 and "not a checkpoint written by 'wsg train'" in err
+    assert rc == 1 and "is not a checkpoint written by wsg" in err
