@@ -117,3 +117,48 @@ def test_benchmark_reports_speed_and_memory(small_bench, tmp_path):
     assert len(pd.read_csv(tmp_path / "bench.csv")) == 1
     with pytest.raises(ValueError, match="at least 2"):
         benchmark(["wsra"], epochs=1, out=None)
+
+
+def test_difference_is_welch_standard_error_by_hand():
+    from wsg.experiments import difference
+
+    d = difference([1, 2, 3], [2, 4, 6])  # variances 1 and 4, three runs a side
+    assert d["diff"] == -2.0 and abs(d["se"] - (5 / 3) ** 0.5) < 1e-12 and not d["separated"]  # 2 < 2 * 1.29
+    assert difference([10, 11, 12], [1, 2, 3])["separated"]
+    with pytest.raises(ValueError, match=">= 2 runs"):
+        difference([1.0], [1.0, 2.0])
+
+
+def test_label_budget_keeps_a_fraction_of_distinct_training_moments(small_bench):
+    from wsg.experiments import _variant_of
+
+    n = len(small_bench.splits["train"])
+    budget = small_bench.with_labelled_fraction(0.05, seed=3)
+    train = budget.splits["train"]
+    distinct = train.drop_duplicates(["video_id", "sentence", "start", "end"])
+    assert len(train) == n and len(distinct) == -(-5 * n // 100)  # ceil(0.05 n), repeated to n rows
+    assert budget.splits["val"] is small_bench.splits["val"] and budget.splits["test"] is small_bench.splits["test"]
+    assert budget.vocab is small_bench.vocab
+    assert _variant_of(budget) == "labels 5%" and _variant_of(small_bench) == "words"
+    again = small_bench.with_labelled_fraction(0.05, seed=3).splits["train"]
+    assert again.equals(train)  # the subset is fixed by its seed
+    with pytest.raises(ValueError, match="fraction"):
+        small_bench.with_labelled_fraction(0.0)
+
+
+def test_unseen_pairs_are_the_held_out_verb_object_pairs(tmp_path):
+    from wsg.data import load_events, load_synthetic
+    from wsg.experiments import _store_dataset, unseen_pairs
+
+    bench = load_synthetic("charades", "tiny", cache_dir=tmp_path, num_videos=(40, 10, 20), compositional=0.2)
+    mask = unseen_pairs(bench)
+    events = load_events(bench)
+    train_pairs = {(v, o) for v, o in events.loc[events.split == "train", ["verb", "object"]].values}
+    test = bench.splits["test"]
+    expected = []
+    for vid, sentence in zip(test["video_id"], test["sentence"]):  # the naive loop
+        row = events[(events.video_id == vid) & (events.sentence == sentence)].iloc[0]
+        expected.append((row["verb"], row["object"]) not in train_pairs)
+    assert mask.tolist() == expected and 0 < sum(expected) < len(expected)
+    assert _store_dataset("charades", bench) == "charades-compositional"
+    assert unseen_pairs(load_synthetic("charades", "tiny", cache_dir=tmp_path, num_videos=(40, 10, 20))) is None

@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-__all__ = ["run", "summary", "per_seed", "load_results", "store_path", "find_store", "write_results", "strong_bar", "describe_bar", "IDENTITY",
+__all__ = ["run", "summary", "difference", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path", "find_store", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "main"]
 
 #: columns that identify a row of the store
@@ -78,17 +78,20 @@ def _condition_of(bench) -> str:
     return "start" if getattr(config, "position_bias", "uniform") == "start" else "uniform"
 
 
-def _unseen_pairs(bench, split: str = "test"):
-    """Boolean mask over ``split``'s rows: the query's verb-object pair never occurs in training
-    (a compositional benchmark's held-out pairs); ``None`` when the benchmark has none."""
+def unseen_pairs(bench, split: str = "test"):
+    """Boolean mask over ``split``'s rows: the query's verb-object pair never occurs in the
+    training split (on a compositional benchmark: the held-out pairs, plus any pair the draw
+    happened to leave out); ``None`` for a benchmark that is not compositional."""
     from wsg.data.benchmark import load_events
 
     if _condition_of(bench) != "compositional":
         return None
-    events = load_events(bench).set_index(["video_id", "sentence"])
+    events = load_events(bench)
+    train = events.loc[events.split == "train", ["verb", "object"]].drop_duplicates().assign(seen=True)
+    pairs = events.merge(train, on=["verb", "object"], how="left").set_index(["video_id", "sentence"])
     table = bench.splits[split]
-    held = events.loc[pd.MultiIndex.from_arrays([table["video_id"], table["sentence"]]), "held_out"]
-    return torch.tensor(held.to_numpy(dtype=bool))
+    seen = pairs.loc[pd.MultiIndex.from_arrays([table["video_id"], table["sentence"]]), "seen"]
+    return torch.tensor(seen.isna().to_numpy())
 
 
 def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset: str | None = None,
@@ -133,7 +136,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
     recipe = get(key, dataset or _dataset_of(bench), prof.name)
     train_changes = {k: settings.pop(k) for k in list(settings) if k in _TRAIN_SETTINGS}
     recipe.update(train_changes)
-    unseen = _unseen_pairs(bench)
+    unseen = unseen_pairs(bench)
     rows = []
     for seed in seeds:
         set_seed(seed)  # before the model exists: initialisation is part of the seed
@@ -180,6 +183,24 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             values = df[col].unique()
             out[col] = values[0] if len(values) == 1 else "mixed"
     return out
+
+
+def difference(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Mean of ``a`` minus mean of ``b`` (runs over seeds), its standard error and whether it
+    stands out of the noise.
+
+    ``se = sqrt(var_a / n_a + var_b / n_b)`` (sample variances: Welch's standard error);
+    ``separated`` when ``|diff| > 2 se``. With three seeds a side this is a screen, not a
+    significance test (the t distribution with ~2-4 degrees of freedom has wide tails): a
+    difference it calls inside the noise cannot be claimed; one it separates is worth
+    more seeds before a strong claim.
+    """
+    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"difference needs >= 2 runs a side, got {len(a)} and {len(b)}")
+    diff = float(a.mean() - b.mean())
+    se = float((a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) ** 0.5)
+    return {"diff": diff, "se": se, "separated": abs(diff) > 2 * se}
 
 
 def per_seed(df: pd.DataFrame) -> pd.DataFrame:

@@ -51,14 +51,16 @@ class GroundingModel(nn.Module):
 
     - ``forward(batch) -> dict`` of named tensors (scores, attentions, ...);
     - ``loss(batch, out) -> (total, parts)``: the scalar to minimise and a dict of its
-      named terms as floats (for the history table);
+      named terms as detached 0-d tensors (for the history table: the trainer sums them on
+      the device and reads them once per logged interval; a ``.item()`` here would make
+      every step wait for the GPU);
     - ``predict(batch, top_k) -> (moments [B, K, 2] in [0, 1], scores [B, K])``: candidates
       ranked best-first, *before* any NMS (the evaluation protocol applies NMS).
     """
 
     supervision: ClassVar[str] = "weak"
 
-    def loss(self, batch: dict, out: dict) -> tuple[torch.Tensor, dict[str, float]]:  # pragma: no cover
+    def loss(self, batch: dict, out: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement loss()")
 
     def predict(self, batch: dict, top_k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover

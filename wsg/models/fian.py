@@ -567,7 +567,7 @@ class FIAN(GroundingModel):
         iou = temporal_iou(win[None], gt[:, None, :])
         return iou, gt[:, None, :] - win[None]
 
-    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """FIAN Eq. 18: ``L = L_align + alpha * L_b`` (Eqs. 15-16 and 17)."""
         if "moment" not in batch:
             raise KeyError("FIAN is fully supervised: its loss needs batch['moment']")
@@ -577,8 +577,8 @@ class FIAN(GroundingModel):
         positive = valid & (iou > self.config.tau)
         l_b = boundary_loss(out["offsets"], delta, positive)
         total = l_align + self.config.alpha * l_b
-        return total, {"align": float(l_align.detach()), "boundary": float(l_b.detach()),
-                       "positives": float(positive.sum(1).float().mean())}
+        return total, {"align": l_align.detach(), "boundary": l_b.detach(),
+                       "positives": positive.sum(1).float().mean()}
 
     def regressed(self, out: dict) -> Tensor:
         """Candidates shifted by their offsets, normalised to [0, 1] ``[B, K, 2]``.

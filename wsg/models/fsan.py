@@ -621,7 +621,7 @@ class FSAN(GroundingModel):
                         "neg_token_mask": neg_mask, "pos_token_mask": pos_mask})
         return out
 
-    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """FSAN Eq. 13: ``L = lambda_1 L^t + lambda_2 L^i + lambda_3 L^o``.
 
         Recomputes the forward pass with negatives when ``out`` has none.
@@ -634,7 +634,7 @@ class FSAN(GroundingModel):
         l_i = inner_loss(out["P"], out["token_mask"], w)
         l_o = outer_loss(out["P"], out["token_mask"], out["clip_mask"], w)
         total = c.lambdas[0] * l_t + c.lambdas[1] * l_i + c.lambdas[2] * l_o
-        return total, {"matching": l_t.item(), "inner": l_i.item(), "outer": l_o.item()}
+        return total, {"matching": l_t.detach(), "inner": l_i.detach(), "outer": l_o.detach()}
 
     def decode_scores(self, out: dict, rule: str | None = None) -> Tensor:
         """The span scores that inference ranks, ``[B, N_v, N_v]`` (``-inf`` off the valid spans).

@@ -474,7 +474,7 @@ class MARN(GroundingModel):
             out.update(att_c=att_c[..., 0], logits_c=logits_c[..., 0], global_c=attend(p["F_vc"], att_c[..., 0]))
         return out
 
-    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """MARN Eq. 14: ``L = L_p + lambda L_c`` (``L_c`` only with the clip branch).
 
         Both branches are decoded in one pass of the shared LSTM (Eqs. 9-10, 13).
@@ -485,12 +485,12 @@ class MARN(GroundingModel):
         logits = self.reconstructor(torch.cat(branches), inputs.repeat(n, 1))
         B = inputs.shape[0]
         l_p = caption_loss(logits[:B], targets, mask)
-        parts = {"L_p": l_p.item()}
+        parts = {"L_p": l_p.detach()}
         total = l_p
         if self.config.clip_branch:
             l_c = caption_loss(logits[B:], targets, mask)
             total = l_p + self.config.clip_weight * l_c
-            parts["L_c"] = l_c.item()
+            parts["L_c"] = l_c.detach()
         return total, parts
 
     def scores(self, out: dict, epsilon: float | None = None) -> Tensor:

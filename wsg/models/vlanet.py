@@ -624,13 +624,13 @@ class VLANet(GroundingModel):
                             torch.arange(B, device=dev), qj)
         return pairs["c"][:, None], has[:, None]
 
-    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 14 over in-batch negatives; parts: the loss and the mean positive/negative ``c``."""
         c_neg, mask = self.negative_pairs(batch, out)
         total = contrastive_loss(out["c"], c_neg, mask, self.config.margin)
         m = mask.to(c_neg.dtype)
-        neg_mean = ((c_neg * m).sum() / m.sum().clamp(min=1)).item()
-        return total, {"contrastive": total.item(), "c_pos": out["c"].mean().item(), "c_neg": neg_mean}
+        neg_mean = (c_neg * m).sum() / m.sum().clamp(min=1)
+        return total, {"contrastive": total.detach(), "c_pos": out["c"].mean().detach(), "c_neg": neg_mean.detach()}
 
     @torch.no_grad()
     def predict(self, batch: dict, top_k: int = 10) -> tuple[Tensor, Tensor]:

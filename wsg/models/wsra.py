@@ -631,7 +631,7 @@ class WSRA(GroundingModel):
             return text_similarity(bow)
         return text_similarity(out["t"].detach())
 
-    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict, out: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """WSRA Eq. 11: ``w_bg L_bg + w_crov L_crov + w_vas L_vas + w_ins L_ins-vas``.
 
         A term whose weight is 0 is not computed (its entry in ``parts`` is 0).
@@ -661,7 +661,7 @@ class WSRA(GroundingModel):
             parts["crov"] = cross_video_loss(u_f, u_b, v_f, gate, c.margin, c.crov_direction)
         weight = {"bg": c.w_bg, "vas": c.w_vas, "ins_vas": c.w_ins, "crov": c.w_crov}
         total = sum((weight[k] * v for k, v in parts.items()), zero)
-        report = {k: float(parts[k].detach()) if k in parts else 0.0 for k in weight}
+        report = {k: parts[k].detach() if k in parts else zero.detach() for k in weight}
         return total, report
 
     @torch.no_grad()
