@@ -398,8 +398,11 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="CPU threads (default 1: small tensors, and bit-reproducible rows)")
     args = parser.parse_args(None if argv is None else list(argv))
     torch.set_num_threads(args.threads)
-    command = "python -m wsg.experiments " + " ".join(shlex.quote(a) for a in
-                                                       (sys.argv[1:] if argv is None else list(argv)))
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--out" in given:  # where the rows were written is not how they were made
+        i = given.index("--out")
+        given = given[:i] + given[i + 2:]
+    command = "python -m wsg.experiments " + " ".join(shlex.quote(a) for a in given)
     for dataset in args.datasets:
         bench = load_synthetic(dataset, profile=args.profile, **CONDITIONS[args.condition])
         for key in args.methods:
