@@ -150,6 +150,26 @@ def prose_text(el: dict) -> str:
     return "".join(prose_text(c) for c in el["children"])
 
 
+def _without_code(text: str) -> str:
+    """The Markdown without its fenced code blocks; directive fences (```{name}) keep their content."""
+    kept, stack, code = [], [], None
+    for line in text.split("\n"):
+        fence = re.match(r"^(`{3,})(.*)$", line.strip())
+        if code is not None:  # inside a code block: only its own fence closes it
+            if fence and fence.group(1) == code and not fence.group(2).strip():
+                code = None
+            continue
+        if fence and not fence.group(2).strip() and stack and stack[-1] == fence.group(1):
+            stack.pop()  # a directive closes
+        elif fence and fence.group(2).startswith("{"):
+            stack.append(fence.group(1))  # a directive opens: its body is prose
+        elif fence:
+            code = fence.group(1)  # a code block opens
+        else:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def display_math_in_source(page: str) -> int:
     """Display equations written in a page's source: ``$$ .. $$`` blocks and ``{math}`` directives."""
     if page.startswith("notebooks/"):
@@ -157,7 +177,7 @@ def display_math_in_source(page: str) -> int:
         text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     else:
         text = (ROOT / page).with_suffix(".md").read_text()
-    text = re.sub(r"^(`{3,})(?!\{)[^\n]*\n.*?^\1[ \t]*$", "", text, flags=re.S | re.M)  # code, not directives
+    text = _without_code(text)
     return len(re.findall(r"\$\$(.+?)\$\$", text, flags=re.S)) + len(re.findall(r"^```\{math\}", text, flags=re.M))
 
 

@@ -368,6 +368,11 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16 where supported)")
     p.add_argument("--epochs", type=int, default=3, help="epochs per method (the first is warm-up)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--videos", type=parse_videos, default=None, metavar="TRAIN,VAL,TEST",
+                   help="videos per synthetic split instead of the profile's (e.g. 4050,100,100: about "
+                        "Charades-STA's 12,404 training queries)")
+    p.add_argument("--feature-dim", type=int, default=None, metavar="D",
+                   help="width of the synthetic clip features (e.g. 1024: Charades-STA's I3D)")
     p.add_argument("--out", default="results/bench.csv", help="CSV the rows are appended to")
 
 
@@ -380,8 +385,16 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    data = None
+    if args.videos or args.feature_dim:  # a synthetic benchmark of other sizes (e.g. a real dataset's)
+        from wsg.data import load_synthetic
+
+        sizes = {k: v for k, v in (("num_videos", args.videos), ("feature_dim", args.feature_dim)) if v}
+        data = load_synthetic(args.dataset, profile=args.profile, **sizes)
+        print(f"data: {', '.join(f'{s} {len(t)}' for s, t in data.splits.items())} queries, "
+              f"{data.video_dim}-d features", file=sys.stderr)
     df = benchmark(args.keys or list(METHODS), profile=args.profile, device=args.device, amp=args.amp,
-                   epochs=args.epochs, dataset=args.dataset, out=args.out,
+                   epochs=args.epochs, dataset=args.dataset, out=args.out, data=data,
                    command="python -m wsg " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     cols = ["method", "device", "amp", "s/epoch", "queries/s", "forward %", "peak MiB", "parameters", "eval s"]
     with pd.option_context("display.width", 160):
