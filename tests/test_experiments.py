@@ -162,3 +162,17 @@ def test_unseen_pairs_are_the_held_out_verb_object_pairs(tmp_path):
     assert mask.tolist() == expected and 0 < sum(expected) < len(expected)
     assert _store_dataset("charades", bench) == "charades-compositional"
     assert unseen_pairs(load_synthetic("charades", "tiny", cache_dir=tmp_path, num_videos=(40, 10, 20))) is None
+
+
+def test_a_compositional_run_reports_seen_and_unseen_recall_that_mix_to_the_total(tmp_path):
+    from wsg.data import load_synthetic
+    from wsg.experiments import per_seed, run, unseen_pairs
+
+    bench = load_synthetic("charades", "tiny", cache_dir=tmp_path, num_videos=(40, 10, 20), compositional=0.2)
+    row = per_seed(run("wsra", bench, seeds=[0], epochs=1, controls=False)).iloc[0]
+    assert row["dataset"] == "charades-compositional"
+    n_unseen = int(unseen_pairs(bench).sum())
+    n = len(bench.splits["test"])
+    for metric in ("R@1,IoU=0.5", "R@5,IoU=0.3", "mIoU"):
+        mixed = (n_unseen * row[f"unseen {metric}"] + (n - n_unseen) * row[f"seen {metric}"]) / n
+        assert abs(mixed - row[metric]) < 1e-9, metric
