@@ -176,3 +176,13 @@ def test_a_compositional_run_reports_seen_and_unseen_recall_that_mix_to_the_tota
     for metric in ("R@1,IoU=0.5", "R@5,IoU=0.3", "mIoU"):
         mixed = (n_unseen * row[f"unseen {metric}"] + (n - n_unseen) * row[f"seen {metric}"]) / n
         assert abs(mixed - row[metric]) < 1e-9, metric
+
+
+def test_label_budgets_are_refused_for_weak_methods(capsys):
+    from wsg.experiments import main
+
+    with pytest.raises(SystemExit):
+        main(["wsra", "--label-fractions", "0.1"])
+    assert "never see labels" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fian", "--label-fractions", "0,0.5"])

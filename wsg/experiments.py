@@ -12,8 +12,15 @@ are produced by one command into ``results/<profile>-<dataset>.csv``::
     python -m wsg.experiments marn wsra vlanet fsan fian --datasets charades activitynet \\
         --profile tiny --seeds 0,1,2 --blind
 
-Each row records the method, dataset, profile, seed, variant (``words`` or
-``query-blind``), every metric, the best epoch, seconds, the wsg version, the git
+Two more studies go through the same command: ``--condition start`` or
+``--condition compositional`` trains on the start-biased or compositional synthetic
+world (rows in ``results/<profile>-<dataset>-<condition>.csv``; the compositional rows
+add R@1 on the test queries whose verb-object pair was never trained, and on the others),
+and ``--label-fractions 0.01,0.05,0.25`` trains a fully-supervised method on that share of
+the training moments (:meth:`wsg.data.Benchmark.with_labelled_fraction`).
+
+Each row records the method, dataset, profile, seed, variant (``words``,
+``query-blind`` or ``labels <p>%``), every metric, the best epoch, seconds, the wsg version, the git
 commit, the device and the command line. Chapters read the store with
 :func:`load_results`; a test re-runs a stored row and checks it reproduces exactly, so
 the store is generated, never typed.
@@ -397,6 +404,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: small tensors, and bit-reproducible rows)")
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.label_fractions:
+        from wsg.models import supervision_of
+
+        weak = [k for k in args.methods if supervision_of(k) != "full"]
+        if weak:  # a weak method never sees a label: a "budget" would only mean fewer training pairs
+            parser.error(f"--label-fractions is a label budget for fully-supervised methods; {weak} never see labels")
     torch.set_num_threads(args.threads)
     given = list(sys.argv[1:] if argv is None else argv)
     if "--out" in given:  # where the rows were written is not how they were made
