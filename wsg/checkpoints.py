@@ -146,7 +146,7 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: str | None = None,
                   profile: str = "tiny", path: str | Path | None = None, retrain: bool = False,
-                  save: bool = True, progress: bool = True, **train_changes):
+                  save: bool = True, progress: bool = True, device: str | None = None, **train_changes):
     """Load ``model``'s weights from a matching checkpoint, or train it (and save the checkpoint).
 
     Args:
@@ -157,6 +157,7 @@ def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: 
         path: the checkpoint file (default :func:`chapter_checkpoint`).
         retrain: train even when a matching checkpoint exists (and overwrite it).
         save: write the checkpoint after training.
+        device: where to train (default: CUDA when available).
         **train_changes: ``epochs``, ``lr``, ``batch_size``, ``protocol`` instead of the recipe's.
 
     Returns:
@@ -171,7 +172,7 @@ def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: 
     settings = {k: train_changes.get(k) or recipe[k] for k in ("lr", "epochs", "batch_size", "protocol")}
     path = Path(path) if path else chapter_checkpoint(key, dataset or recipe["dataset"], profile, seed)
     wanted = identity(model, bench, seed=seed, **settings)
-    trainer = Trainer(model, train_config(recipe, seed=seed, progress=progress, lr=settings["lr"],
+    trainer = Trainer(model, train_config(recipe, seed=seed, progress=progress, device=device, lr=settings["lr"],
                                           epochs=settings["epochs"], protocol=settings["protocol"]))
     if path.exists() and not retrain:
         state = load_checkpoint(path)

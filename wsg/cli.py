@@ -1,4 +1,4 @@
-"""The command line: ``python -m wsg train|evaluate|bench ...`` (runs outside notebooks).
+"""The command line: ``python -m wsg train|evaluate|bench|checkpoints ...`` (runs outside notebooks).
 
 Same recipes (:mod:`wsg.recipes`), same data loaders (:func:`wsg.data.load_benchmark`)
 and same trainer (:class:`wsg.train.Trainer`) as the chapters::
@@ -22,7 +22,8 @@ The seeds loop is :func:`wsg.experiments.run` (each seed seeds every generator
 *before* the model is built, so a seed fixes the initial weights as well as the
 batch order; each run is also scored with the swapped-query control and the event
 hit when the test split has videos with several queries). ``bench`` measures speed and
-memory (:mod:`wsg.bench`). Subcommands are registered in :data:`COMMANDS` as an
+memory (:mod:`wsg.bench`); ``checkpoints`` remakes the chapters' train-or-load checkpoints
+(:mod:`wsg.checkpoints`). Subcommands are registered in :data:`COMMANDS` as an
 ``add_<name>_parser`` / ``run_<name>`` pair.
 """
 from __future__ import annotations
@@ -440,7 +441,7 @@ def run_checkpoints(args: argparse.Namespace) -> int:
         model = build(key, **model_config(recipe, bench))
         t0 = time.perf_counter()
         train_or_load(key, model, bench, recipe, seed=args.seed, dataset=args.dataset, profile=args.profile,
-                      retrain=True, progress=False)
+                      retrain=True, progress=False, device=args.device)
         print(f"{key}: {chapter_checkpoint(key, args.dataset, args.profile, args.seed)} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
