@@ -15,7 +15,9 @@ from wsg.recipes import get, model_config
 from wsg.train import set_seed
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((ROOT / "checkpoints" / "tiny").glob("*.pt"))
+# the checkpoints the repository ships (the Makefile's CHECKPOINTED); a chapter may save others
+# there (FIAN's), which are not tracked
+SHIPPED = [ROOT / "checkpoints" / "tiny" / f"{key}-charades-seed0.pt" for key in ("marn", "wsra", "vlanet", "fsan")]
 
 
 def _model(key, bench, recipe, seed=0):
@@ -76,7 +78,7 @@ def test_not_a_checkpoint_is_a_named_error(tmp_path):
 
 def test_the_shipped_checkpoints_are_small_and_current():
     """Each shipped file holds exactly what its chapter would train now (else: `make checkpoints`)."""
-    assert {p.name.split("-")[0] for p in SHIPPED} == {"marn", "wsra", "vlanet", "fsan"}
+    assert all(p.is_file() for p in SHIPPED), "run `make checkpoints`"
     bench = load_synthetic("charades", "tiny")
     for path in SHIPPED:
         key, dataset, seed = path.stem.split("-")
