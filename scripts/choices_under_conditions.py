@@ -2,21 +2,25 @@
 
 Each chapter chose a setting on the validation split of the uniform synthetic presets:
 VLANet's localisation rule (``VLANetConfig.localise``), FSAN's decode rule
-(``FSANConfig.decode``) and WSRA's fore/background weight (``w_bg = 0`` against the
-paper's 0.1). This script repeats each choice, on the **validation** split only, on the
+(``FSANConfig.decode``), WSRA's fore/background weight (``w_bg = 0`` against the
+paper's 0.1) and MARN's scale rule (25th-95th percentile of the training lengths, against
+the 5th-95th and the paper's 6..11). This script repeats each choice, on the **validation** split only, on the
 two other worlds the results store knows (:data:`wsg.experiments.CONDITIONS`), 3 seeds,
 with each method's recipe:
 
 * VLANet and FSAN: one training run per (condition, seed); after every epoch the same
   weights are scored on validation under every rule, and each rule keeps its best epoch;
-* WSRA: one run per (condition, seed, w_bg), best validation epoch.
+* WSRA and MARN: one run per (condition, seed, setting), best validation epoch.
 
 Writes ``results/choices_under_conditions.csv`` (method, condition, choice, seed, best
 validation R@1,IoU=0.5 and its epoch, seconds, commit, command) and prints, per method and
 condition, the mean ± std of each choice and whether the recipe's choice is still the
 validation's::
 
-    WSG_DATA=.cache/wsg python scripts/choices_under_conditions.py --jobs 2   # ~10 min on 2 free cores
+    WSG_DATA=.cache/wsg python scripts/choices_under_conditions.py --jobs 2                  # ~5 min on 2 free cores
+    WSG_DATA=.cache/wsg python scripts/choices_under_conditions.py --methods marn --jobs 2   # ~12 min
+
+Rows of the methods run replace their old rows in the file; the others are kept.
 """
 from __future__ import annotations
 
@@ -36,11 +40,20 @@ from wsg.cli import git_commit
 from wsg.experiments import CONDITIONS, difference
 from wsg.models import build
 from wsg.models.fsan import DECODE_RULES
+from wsg.models.marn import PAPER_CHARADES_SCALES, scales_from_lengths
 from wsg.models.vlanet import LOCALISE_RULES
 from wsg.train import Trainer, evaluate, set_seed
 
 KEY = "R@1,IoU=0.5"
-RECIPE_CHOICE = {"vlanet": "align", "fsan": "printed", "wsra": "w_bg=0.0"}
+RECIPE_CHOICE = {"vlanet": "align", "fsan": "printed", "wsra": "w_bg=0.0", "marn": "q25-q95"}
+MARN_SCALES = {"q25-q95": (0.25, 0.95), "q05-q95": (0.05, 0.95), "paper": None}
+
+
+def marn_scales(bench, rule: str) -> tuple[int, ...]:
+    """MARN's scales under a rule: quantiles of the training lengths, or the paper's 6..11 (32 clips)."""
+    if MARN_SCALES[rule] is None:
+        return tuple(PAPER_CHARADES_SCALES)
+    return scales_from_lengths(bench.train_moments(), bench.num_clips, *MARN_SCALES[rule])
 
 
 def _switch(model, key: str) -> tuple[str, tuple]:
@@ -55,6 +68,8 @@ def run_one(task: tuple[str, str, int, str]) -> list[dict]:
     bench = wsg.data.load_synthetic("charades", "tiny", **CONDITIONS[condition])
     recipe = wsg.recipes.get(key, "charades", "tiny")
     changes = {"w_bg": float(choice.split("=")[1])} if key == "wsra" else {}
+    if key == "marn":
+        changes = {"scales": marn_scales(bench, choice)}
     set_seed(seed)
     model = build(key, **wsg.recipes.model_config(recipe, bench, **changes))
     val = bench.loader("val", 64)
@@ -74,8 +89,8 @@ def run_one(task: tuple[str, str, int, str]) -> list[dict]:
     t0 = time.perf_counter()
     trainer = Trainer(model, wsg.recipes.train_config(recipe, seed=seed, progress=False))
     history = trainer.fit(bench.loader("train", recipe["batch_size"], seed=seed), val,
-                          on_epoch_end=None if key == "wsra" else score_rules)
-    if key == "wsra":
+                          on_epoch_end=score_rules if key in ("vlanet", "fsan") else None)
+    if key in ("wsra", "marn"):
         best[choice] = (float(history[f"val_{KEY}"].max()), trainer.best_epoch)
     seconds = time.perf_counter() - t0
     print(f"{key} {condition} seed {seed} {choice}: {seconds:.0f} s", flush=True)
@@ -102,11 +117,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--methods", default="fsan,vlanet,wsra", help="comma-separated, of fsan, vlanet, wsra, marn")
     ap.add_argument("--out", default="results/choices_under_conditions.csv")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    tasks = [(k, c, s, "rules") for k in ("fsan", "vlanet") for c in ("start", "compositional") for s in seeds]
-    tasks += [("wsra", c, s, f"w_bg={w}") for c in ("start", "compositional") for s in seeds for w in (0.0, 0.1)]
+    methods = args.methods.split(",")
+    conditions = ("start", "compositional")
+    tasks = [(k, c, s, "rules") for k in ("fsan", "vlanet") if k in methods for c in conditions for s in seeds]
+    if "wsra" in methods:
+        tasks += [("wsra", c, s, f"w_bg={w}") for c in conditions for s in seeds for w in (0.0, 0.1)]
+    if "marn" in methods:
+        tasks += [("marn", c, s, rule) for c in conditions for s in seeds for rule in MARN_SCALES]
     for c in ("start", "compositional"):  # generate each world once, before the workers race for it
         wsg.data.load_synthetic("charades", "tiny", **CONDITIONS[c])
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -114,8 +135,12 @@ def main(argv=None) -> None:
     df = pd.DataFrame(rows)
     df["commit"] = git_commit() or "unknown"
     df["command"] = "python scripts/choices_under_conditions.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():  # keep the rows of the methods not run now
+        old = pd.read_csv(out)
+        df = pd.concat([old[~old.method.isin(methods)], df], ignore_index=True)
+    df.to_csv(out, index=False)
     with pd.option_context("display.width", 200):
         print(summarise(df).to_string(index=False))
 
