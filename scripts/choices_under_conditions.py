@@ -56,7 +56,7 @@ def marn_scales(bench, rule: str) -> tuple[int, ...]:
     return scales_from_lengths(bench.train_moments(), bench.num_clips, *MARN_SCALES[rule])
 
 
-def _switch(model, key: str) -> tuple[str, tuple]:
+def _switch(key: str) -> tuple[str, tuple]:
     """The config field a rule lives in, and the rules to try."""
     return ("localise", tuple(LOCALISE_RULES)) if key == "vlanet" else ("decode", tuple(DECODE_RULES))
 
@@ -76,7 +76,7 @@ def run_one(task: tuple[str, str, int, str]) -> list[dict]:
     best: dict[str, tuple[float, int]] = {}
 
     def score_rules(trainer, row):
-        field, rules = _switch(model, key)
+        field, rules = _switch(key)
         before = getattr(model.config, field)
         for rule in rules:
             setattr(model.config, field, rule)
