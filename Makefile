@@ -46,9 +46,9 @@ book-check: env  ## the book's structure, references and links under -W, without
 book: env  ## the book with every chapter executed, in _build/html
 	TQDM_DISABLE=1 $(BIN)/jupyter-book build . -W --keep-going
 
-# The chapters' train-or-load checkpoints (wsg.checkpoints). FIAN's (1.5 MB) is not shipped:
-# over the ~1 MB a repository file should weigh; its chapter trains it (or run the command with fian).
-CHECKPOINTED = marn wsra vlanet fsan
+# The chapters' train-or-load checkpoints (wsg.checkpoints), all five shipped (0.2-1.5 MB each): a
+# chapter opened alone (Colab) loads them from the installed wheel instead of training (Chapter 7 needs all).
+CHECKPOINTED = marn wsra vlanet fsan fian
 checkpoints: env  ## remake the shipped tiny checkpoints in checkpoints/tiny (one thread: bit-reproducible)
 	TQDM_DISABLE=1 $(BIN)/python -m wsg checkpoints $(CHECKPOINTED) --dataset charades --profile tiny --seed 0
 

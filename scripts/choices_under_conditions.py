@@ -36,7 +36,7 @@ import torch
 
 import wsg.data
 import wsg.recipes
-from wsg.cli import git_commit
+from wsg.provenance import git_commit
 from wsg.experiments import CONDITIONS, difference
 from wsg.models import build
 from wsg.models.fsan import DECODE_RULES

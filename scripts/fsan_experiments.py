@@ -36,7 +36,6 @@ study resumes where it stopped. Regenerate from scratch (2 CPU cores, one thread
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ import torch
 
 import wsg
 import wsg.data
+import wsg.provenance
 from wsg.models import build, strip_labels
 from wsg.models.fsan import DECODE_RULES, span_weights
 from wsg.train import Trainer, TrainConfig, evaluate, set_seed
@@ -75,12 +75,8 @@ ABLATION = {
 
 def provenance() -> dict:
     """wsg version, git commit, device and the command line, for every row."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"wsg_version": wsg.__version__, "git_commit": commit, "device": "cpu",
+    return {"wsg_version": wsg.__version__, "git_commit": wsg.provenance.git_commit() or "unknown", "device": "cpu",
+            "machine": wsg.provenance.fingerprint_id(),
             "command": " ".join([Path(sys.executable).name, *sys.argv])}
 
 

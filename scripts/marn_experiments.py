@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ import torch
 
 import wsg
 import wsg.data
+import wsg.provenance
 import wsg.recipes
 from wsg.models import build
 from wsg.models.marn import PAPER_CHARADES_SCALES, scales_from_lengths
@@ -93,11 +93,7 @@ def studies(study: str) -> tuple[list[str], dict[str, dict]]:
 
 
 def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return wsg.provenance.git_commit() or "unknown"
 
 
 def run_one(bench, preset: str, variant: str, spec: dict, seed: int, profile: str, command: str):
@@ -129,6 +125,7 @@ def run_one(bench, preset: str, variant: str, spec: dict, seed: int, profile: st
         rows.append(row)
     for row in rows:
         row.update(seconds=round(seconds, 1), wsg_version=wsg.__version__, git_commit=git_commit(),
+                   machine=wsg.provenance.fingerprint_id(),
                    device="cpu", command=command)
     hist = history[["epoch", "loss", "val_R@1,IoU=0.5", "val_R@1,IoU=0.7", "val_R@5,IoU=0.5", "val_mIoU"]]
     hist = hist.assign(**{k: common[k] for k in ("method", "variant", "preset", "seed", "scales")})

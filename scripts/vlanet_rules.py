@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +38,7 @@ import torch
 import wsg
 import wsg.baselines
 import wsg.data
+import wsg.provenance
 import wsg.models
 from wsg.metrics import recall_at
 from wsg.models import strip_labels
@@ -130,11 +130,8 @@ def main(argv=None) -> None:
         raise ValueError("--seeds is empty")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-    meta = {"profile": profile.name, "wsg_version": wsg.__version__, "git_commit": commit,
+    meta = {"profile": profile.name, "wsg_version": wsg.__version__,
+            "git_commit": wsg.provenance.git_commit() or "unknown", "machine": wsg.provenance.fingerprint_id(),
             "command": " ".join(["python", Path(sys.argv[0]).as_posix(), *(sys.argv[1:] if argv is None else argv)])}
 
     variants = args.variants.split(",")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 
 import wsg
 import wsg.data
+import wsg.provenance
 import wsg.models
 import wsg.controls
 from wsg.train import Trainer, TrainConfig, predict_all, set_seed
@@ -116,11 +116,8 @@ def main(argv=None) -> None:
         raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-    meta = {"profile": profile.name, "wsg_version": wsg.__version__, "git_commit": commit, "device": "cpu",
+    meta = {"profile": profile.name, "wsg_version": wsg.__version__,
+            "git_commit": wsg.provenance.git_commit() or "unknown", "machine": wsg.provenance.fingerprint_id(), "device": "cpu",
             "command": shlex.join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])])}
     epoch_rows, run_rows = [], []
     for preset in args.presets.split(","):

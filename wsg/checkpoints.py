@@ -11,7 +11,8 @@ and trains (then saves) otherwise, saying why. A checkpoint holds:
   (model config, training settings and seed, the data's fingerprint, the wsg version, a
   digest of the model's source code);
 * ``history`` (one row per epoch, for the training curves), ``best_epoch``, ``seconds``,
-  ``versions`` and the ``command`` that reproduces it;
+  ``versions``, the ``machine`` fingerprint (:mod:`wsg.provenance`) and the ``command`` that
+  reproduces it;
 * ``vocab``, ``data``, ``recipe`` for :func:`wsg.cli.run_evaluate`.
 
 The ``tiny`` checkpoints of the chapters ship in ``checkpoints/tiny/`` and are made by
@@ -38,9 +39,10 @@ CHECKPOINTS_DIR = Path("checkpoints")
 
 
 def chapter_checkpoint(key: str, dataset: str, profile: str, seed: int = 0) -> Path:
-    """``<root>/<profile>/<key>-<dataset>-seed<seed>.pt``; the root is ``$WSG_CHECKPOINTS`` if set,
-    else the first ``checkpoints/`` folder in the working directory or above it (a chapter runs
-    from ``notebooks/``), else ``./checkpoints``."""
+    """``<root>/<profile>/<key>-<dataset>-seed<seed>.pt``, where a chapter saves what it trains; the
+    root is ``$WSG_CHECKPOINTS`` if set, else the first ``checkpoints/`` folder in the working
+    directory or above it (a chapter runs from ``notebooks/``), else ``./checkpoints``.
+    :func:`train_or_load` also looks for the file among the checkpoints that ship with wsg."""
     if os.environ.get("WSG_CHECKPOINTS"):
         root = Path(os.environ["WSG_CHECKPOINTS"])
     else:
@@ -71,14 +73,22 @@ def _data_fingerprint(bench) -> dict:
             "generator": asdict(config) if is_dataclass(config) else None}
 
 
-def identity(model, bench, lr: float, epochs: int, batch_size: int, protocol: str, seed: int) -> dict:
-    """Everything that must match for a checkpoint's weights to be those a run would train."""
+def identity(model, bench, lr: float, epochs: int, batch_size: int, protocol: str, seed: int,
+             amp: bool = False) -> dict:
+    """Everything that must match for a checkpoint's weights to be those a run would train (mixed
+    precision and a step cap, :func:`wsg.train.step_cap`, only when they are on)."""
     from wsg import __version__
+    from wsg.train import step_cap
 
     config = getattr(model, "config", None)
+    train = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "protocol": protocol, "seed": seed}
+    if amp:
+        train["amp"] = True
+    if step_cap() is not None:
+        train["step_cap"] = list(step_cap())
     return {"key": type(model).__name__,
             "model_config": asdict(config) if is_dataclass(config) else None,
-            "train": {"lr": lr, "epochs": epochs, "batch_size": batch_size, "protocol": protocol, "seed": seed},
+            "train": train,
             "data": _data_fingerprint(bench), "wsg": __version__, "code": _code_digest(model)}
 
 
@@ -107,12 +117,12 @@ def differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
 def save_model(path: str | Path, key: str, config: dict, state_dict: dict, bench, recipe: dict, data: dict,
                seed: int, best_epoch: int, **extra) -> None:
     """Write a checkpoint atomically (``extra``: ``identity``, ``history``, ``seconds``, ``command``)."""
-    from wsg.cli import versions
+    from wsg.provenance import machine_fingerprint, versions
 
     state = {"format": FORMAT, "key": key, "model_config": config,
              "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
              "vocab": list(bench.vocab.itos), "data": data, "recipe": recipe, "seed": seed,
-             "best_epoch": best_epoch, "versions": versions(), **extra}
+             "best_epoch": best_epoch, "versions": versions(), "machine": machine_fingerprint(), **extra}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -167,30 +177,40 @@ def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: 
         says which, and for a checkpoint that does not match, every field that differs.
     """
     from wsg.recipes import train_config
-    from wsg.train import Trainer
+    from wsg.shipped import shipped_dir
+    from wsg.train import Trainer, step_cap
 
     settings = {k: train_changes.get(k) or recipe[k] for k in ("lr", "epochs", "batch_size", "protocol")}
+    explicit_path = path
     path = Path(path) if path else chapter_checkpoint(key, dataset or recipe["dataset"], profile, seed)
-    wanted = identity(model, bench, seed=seed, **settings)
-    trainer = Trainer(model, train_config(recipe, seed=seed, progress=progress, device=device, lr=settings["lr"],
-                                          epochs=settings["epochs"], protocol=settings["protocol"]))
-    if path.exists() and not retrain:
-        state = load_checkpoint(path)
+    found = path
+    train_cfg = train_config(recipe, seed=seed, progress=progress, device=device, lr=settings["lr"],
+                             epochs=settings["epochs"], protocol=settings["protocol"])
+    wanted = identity(model, bench, seed=seed, amp=train_cfg.amp, **settings)
+    trainer = Trainer(model, train_cfg)
+    if not path.exists() and explicit_path is None:  # a chapter opened alone: the copy in the wheel
+        shipped = shipped_dir("checkpoints")
+        if shipped is not None and (shipped / profile / path.name).is_file():
+            found = shipped / profile / path.name
+    if found.exists() and not retrain:
+        state = load_checkpoint(found)
         diff = differences(state.get("identity") or {}, wanted)
         if not diff:
             model.load_state_dict(state["state_dict"])
             trainer.history = list(state["history"])
-            print(f"loaded {path}: best epoch {state['best_epoch']} of {settings['epochs']}, trained in "
+            print(f"loaded {found}: best epoch {state['best_epoch']} of {settings['epochs']}, trained in "
                   f"{state['seconds']:.0f} s by wsg {state['versions']['wsg']} ({state['versions'].get('git_commit')});"
                   f" retrain with TRAIN = 'always'")
-            return trainer, trainer.history_frame(), {"loaded": True, "seconds": state["seconds"], "path": path}
-        print(f"{path} does not match this run, training instead:\n  " + "\n  ".join(diff))
+            return trainer, trainer.history_frame(), {"loaded": True, "seconds": state["seconds"], "path": found}
+        print(f"{found} does not match this run, training instead:\n  " + "\n  ".join(diff))
     elif not retrain:
         print(f"no checkpoint at {path}: training ({settings['epochs']} epochs)")
     t0 = time.perf_counter()
     history = trainer.fit(bench.loader("train", settings["batch_size"], seed=seed), bench.loader("val", 64))
     seconds = time.perf_counter() - t0
-    if save:
+    if save and step_cap() is not None:
+        print("not saving the checkpoint: WSG_STEP_CAP is set (a capped run is a smoke test, not weights to reuse)")
+    elif save:
         config = asdict(model.config) if is_dataclass(getattr(model, "config", None)) else {}
         data = {"dataset": dataset or recipe["dataset"], "profile": profile, "num_clips": bench.num_clips, "kw": {}}
         command = (f"python -m wsg checkpoints {key} --dataset {data['dataset']} --profile {profile} --seed {seed}")

@@ -33,13 +33,13 @@ import json
 import math
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 from wsg.checkpoints import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_model  # noqa: F401 (re-exported)
+from wsg.provenance import versions
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -83,20 +83,6 @@ def parse_videos(text: str) -> tuple[int, int, int]:
     return n  # type: ignore[return-value]
 
 
-def git_commit() -> str | None:
-    """The commit of the source tree wsg is imported from (``None`` outside a git checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
-        if out.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def describe_device(device) -> str:
     import torch
 
@@ -104,15 +90,6 @@ def describe_device(device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"{device.type} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def versions() -> dict:
-    import torch
-
-    import wsg
-
-    return {"wsg": wsg.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "git_commit": git_commit()}
 
 
 def _data_args(args: argparse.Namespace) -> dict:

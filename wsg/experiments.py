@@ -21,13 +21,16 @@ the training moments (:meth:`wsg.data.Benchmark.with_labelled_fraction`).
 
 Each row records the method, dataset, profile, seed, variant (``words``,
 ``query-blind`` or ``labels <p>%``), every metric, the best epoch, seconds, the wsg version, the git
-commit, the device and the command line. Chapters read the store with
-:func:`load_results`; a test re-runs a stored row and checks it reproduces exactly, so
-the store is generated, never typed.
+commit (``+dirty`` for uncommitted changes), the device, the machine fingerprint
+(``machine``, its digest, and ``fingerprint``, :mod:`wsg.provenance`) and the command line.
+Chapters read the store with :func:`load_results`; a test re-runs a stored row and checks
+it reproduces (bit for bit on the machine that made it, within the seed spread elsewhere),
+so the store is generated, never typed.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -37,7 +40,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-__all__ = ["run", "summary", "difference", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path", "find_store", "write_results", "strong_bar", "describe_bar", "IDENTITY",
+__all__ = ["run", "summary", "difference", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path", "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "main"]
 
 #: columns that identify a row of the store
@@ -129,7 +132,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         ValueError: an empty seed list.
     """
     from wsg import __version__, get_profile
-    from wsg.cli import git_commit
+    from wsg.provenance import fingerprint_id, git_commit, machine_fingerprint
     from wsg.controls import swapped_queries
     from wsg.metrics import event_hit, recall_at
     from wsg.models import build
@@ -172,6 +175,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "protocol": recipe["protocol"], "settings": repr(settings) if settings else "",
                     "wsg_version": __version__, "commit": git_commit() or "unknown",
+                    "machine": fingerprint_id(), "fingerprint": json.dumps(machine_fingerprint(), sort_keys=True),
                     "device": str(choose_device(device)), "torch": torch.__version__,
                     "command": command or " ".join(shlex.quote(a) for a in sys.argv)})
         rows.append(row)
@@ -221,18 +225,37 @@ def store_path(dataset: str, profile: str, root: str | Path = RESULTS_DIR) -> Pa
     return Path(root) / f"{profile}-{dataset}.csv"
 
 
-def find_store(dataset: str, profile: str = "tiny") -> Path:
-    """The results file of ``dataset``/``profile``: under ``$WSG_RESULTS`` if set, else the first
-    ``results/`` folder in the working directory or above it (a chapter runs from ``notebooks/``)."""
+def results_dir() -> Path:
+    """The results folder: ``$WSG_RESULTS`` if set, else the first ``results/`` folder in the working
+    directory or above it (a chapter runs from ``notebooks/``), else the one that ships with wsg
+    (:func:`wsg.shipped.shipped_dir`: a chapter opened alone on Colab), else ``./results``."""
     import os
 
+    from wsg.shipped import shipped_dir
+
     if os.environ.get("WSG_RESULTS"):
-        return store_path(dataset, profile, os.environ["WSG_RESULTS"])
+        return Path(os.environ["WSG_RESULTS"])
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / RESULTS_DIR).is_dir():
-            return store_path(dataset, profile, folder / RESULTS_DIR)
-    return store_path(dataset, profile, here / RESULTS_DIR)  # load_results explains how to make it
+            return folder / RESULTS_DIR
+    return shipped_dir("results") or here / RESULTS_DIR  # load_results explains how to make it
+
+
+def find_store(dataset: str, profile: str = "tiny") -> Path:
+    """The results file of ``dataset``/``profile`` in :func:`results_dir`."""
+    return store_path(dataset, profile, results_dir())
+
+
+def store_for(dataset: str, profile: str) -> tuple[Path, str]:
+    """``(path, profile it holds)``: the store of ``profile`` if there is one, else the ``tiny`` store,
+    with a printed line saying so (no ``full`` runs are stored yet: a chapter in ``full`` shows the
+    ``tiny`` numbers, labelled)."""
+    path = find_store(dataset, profile)
+    if profile != "tiny" and not path.exists():
+        print(f"no {profile} results store for {dataset}: the stored numbers below are the tiny profile's")
+        return find_store(dataset, "tiny"), "tiny"
+    return path, profile
 
 
 def write_results(rows: pd.DataFrame, root: str | Path = RESULTS_DIR) -> list[Path]:
@@ -306,6 +329,8 @@ def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: 
     Rows: the method, its swapped-query control and its query-blind variant (means over
     the stored seeds, with ``±`` std columns), and the blind rows of ``bench``'s test
     split (events chance; random and prior over ``candidates``, the method's own).
+    With no store for ``profile`` the ``tiny`` store is read (:func:`store_for`), and the blind rows
+    then come from the ``tiny`` synthetic benchmark, so both sides of the bar are tiny runs.
     The bar: the method's mean ``metric`` above the best query-blind control (events,
     its query-blind variant, the candidate-matched prior) **and** its swapped-query R@1
     at most a third of its true-query R@1.
@@ -317,7 +342,14 @@ def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: 
     """
     from wsg.baselines import blind_baselines
 
-    df = load_results(path or find_store(dataset, profile), method=key)
+    if path is None:
+        path, stored_profile = store_for(dataset, profile)
+        if stored_profile != profile:
+            from wsg.data import load_synthetic
+
+            bench = load_synthetic(dataset, stored_profile)
+            profile = stored_profile
+    df = load_results(path, method=key)
     if df.empty:
         raise ValueError(f"no stored runs of {key!r} for {dataset}/{profile}; "
                          f"run `python -m wsg.experiments {key} --datasets {dataset} --profile {profile} --blind`")

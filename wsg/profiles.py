@@ -23,6 +23,9 @@ class Profile:
         epochs: default number of training epochs for a method chapter.
         batch_size: default training batch size.
         device: ``"cuda"`` or ``"cpu"``.
+        amp: mixed precision in training (:class:`wsg.train.TrainConfig`).
+        max_minutes: the time budget of one training run (``None``: none; a Colab session ends,
+            so ``full`` stops at an epoch boundary, keeping the best validation weights).
     """
 
     name: str
@@ -32,6 +35,8 @@ class Profile:
     epochs: int
     batch_size: int
     device: str
+    amp: bool = False
+    max_minutes: float | None = None
 
     def with_(self, **changes) -> "Profile":
         """A copy with some fields changed (e.g. ``profile.with_(epochs=3)``)."""
@@ -40,7 +45,10 @@ class Profile:
 
 _PROFILES = {
     "tiny": dict(num_train_videos=400, num_val_videos=80, num_test_videos=150, epochs=12, batch_size=32),
-    "full": dict(num_train_videos=4000, num_val_videos=500, num_test_videos=1000, epochs=40, batch_size=64),
+    # a time budget per training run: a chapter trains its main model once in `full`, and a free
+    # Colab session ends after a few hours
+    "full": dict(num_train_videos=4000, num_val_videos=500, num_test_videos=1000, epochs=40, batch_size=64,
+                 amp=True, max_minutes=45.0),
 }
 
 

@@ -316,13 +316,17 @@ def get(key: str, dataset: str = "charades", profile="tiny") -> dict:
 
 
 def train_config(recipe: dict, **overrides):
-    """A :class:`wsg.train.TrainConfig` with the recipe's ``lr``, ``epochs`` and ``protocol``.
+    """A :class:`wsg.train.TrainConfig` with the recipe's ``lr``, ``epochs`` and ``protocol``, and its
+    profile's ``amp`` and ``max_minutes``.
 
     ``overrides`` are further TrainConfig fields (``seed``, ``checkpoint_dir``, ``epochs``, ...).
     """
+    from wsg.profiles import get_profile
     from wsg.train import TrainConfig
 
-    fields = {"lr": recipe["lr"], "epochs": recipe["epochs"], "protocol": recipe["protocol"]}
+    profile = get_profile(recipe["profile"])
+    fields = {"lr": recipe["lr"], "epochs": recipe["epochs"], "protocol": recipe["protocol"],
+              "amp": profile.amp, "max_minutes": profile.max_minutes}
     return TrainConfig(**{**fields, **overrides})
 
 
