@@ -1,22 +1,24 @@
 # The two commands of the README. Each creates (or reuses) .venv, installs torch first
-# (pinned: the CPU wheel; an unpinned torch pulls GB of CUDA packages), then wsg and
-# the pinned book toolchain.
+# (pinned, so that nothing later upgrades it), then wsg and the pinned book toolchain.
+# On Linux, PyPI's torch is the CUDA build (several GB of nvidia packages); on a CPU-only
+# machine, `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes PyTorch's CPU wheel.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 export WSG_PROFILE ?= tiny
 SHELL  := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: test book unit notebooks book-check env clean browser checkpoints
+.PHONY: test book unit notebooks book-check env clean browser checkpoints second-machine wheel-check full-check colab
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
@@ -65,3 +67,23 @@ browser:  ## install headless Chromium for tests/test_site.py when it is missing
 
 clean:
 	rm -rf _build .pytest_cache
+
+# ------------------------------------------------------------------ readers' machines (.ci/run calls these too)
+# Another CPU: the unit tests again with other kernels (AVX2 in ATen and MKL). Rounding differs, so the
+# reproduction tests take their other branch (determinism here + the seed spread; wsg/provenance.py).
+second-machine: env  ## the unit tests as on another CPU (ATEN_CPU_CAPABILITY=avx2, MKL_ENABLE_INSTRUCTIONS=AVX2)
+	ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 $(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+# Colab: the wheel in a fresh venv, only the notebooks in an empty folder (tests/test_wheel_alone.py).
+wheel-check: env  ## Chapters 1, 2 and 7 from the built wheel in an empty folder, as Colab runs them
+	WSG_WHEEL_CHECK=1 $(BIN)/python -m pytest tests/test_wheel_alone.py -q -p no:cacheprovider -rs
+
+# The `full` profile on a CPU: every chapter with its full data and the bf16 AMP path, each training run
+# cut to 2 steps x 1 epoch (WSG_STEP_CAP); the chapters skip their asserts about what a model learned.
+full-check: env  ## every chapter in the full profile under a step cap
+	WSG_PROFILE=full WSG_STEP_CAP=2,1 TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+
+# The chapters' Colab copies: colab/NN_x.ipynb from notebooks/NN_x.ipynb, MyST turned into the plain Markdown
+# that Colab renders, solutions folded, outputs stripped (book/colab.py; tests/test_colab.py checks they are current).
+colab: env  ## write the Colab copies of the chapters into colab/ (run after editing a chapter)
+	$(BIN)/python book/colab.py

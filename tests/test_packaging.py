@@ -1,10 +1,15 @@
 """The project's set-up files agree with each other."""
 import json
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}
@@ -25,7 +30,7 @@ def test_environment_yml_matches_pyproject():
         assert name in conda, f"{req} missing from environment.yml"
         lower = re.search(r">=\s*([\w.]+)", req).group(1)
         assert f">={lower}" in conda[name].replace(" ", ""), f"{name}: pyproject says {req}, conda {conda[name]}"
-    for extra in ("test", "book"):
+    for extra in ("test", "book", "lab"):
         for req in project["optional-dependencies"][extra]:
             assert _name(req) in pip_names, f"extra {extra}: {req} missing from environment.yml pip section"
     assert "-e ." in pip
@@ -81,14 +86,18 @@ def test_distribution_name_is_used_by_every_install_instruction():
     if installed is not None:
         assert wsg.__version__ == installed
     for doc in ("README.md", "book/how_to_run.md"):
-        assert f'pip install "{spec}"' in (ROOT / doc).read_text(), f"{doc} does not install {spec}"
+        # the bare spec (the library) or a release of it (what the Colab cell installs)
+        assert re.search(rf'pip install "{re.escape(spec)}(@v[\w.]+)?"', (ROOT / doc).read_text()), \
+            f"{doc} does not install {spec}"
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
         colab = [c for c in cells if "nbval-skip" in c.get("metadata", {}).get("tags", [])
                  and "pip install" in "".join(c["source"])]
         assert len(colab) == 1, f"{nb.name}: {len(colab)} Colab set-up cells"
         source = "".join(colab[0]["source"])
-        assert f'%pip install -q "{spec}"' in source, f"{nb.name}: Colab cell does not install {spec}"
+        # a release tag (tests/test_colab.py: the one pyproject.toml's version names), never `main`
+        assert re.search(rf'%pip install -q "{re.escape(spec)}@v[\w.]+"', source), \
+            f"{nb.name}: Colab cell does not install a release of {spec}"
         assert "import wsg" in source
 
 
@@ -111,8 +120,14 @@ def test_workflows_run_the_readme_commands_like_ci():
           if line.strip() and not line.startswith("#")]
     assert readme["test"] in ci, ".ci/run does not run the README test command"
 
+    for target in ("second-machine", "wheel-check", "full-check"):  # the readers'-machines checks
+        assert any(target in line for line in ci), f".ci/run does not run make {target}"
+
     tests, runs = _workflow("tests.yml")
-    assert runs == [readme["test"]], f"tests.yml runs {runs}, the README says {readme['test']}"
+    assert runs == ["bash .ci/run"], f"tests.yml runs {runs}, not .ci/run"
+    pythons = tests["jobs"]["test"]["strategy"]["matrix"]["python"]
+    oldest = re.search(r'^requires-python = ">=([\d.]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert oldest in pythons and len(pythons) >= 2, f"the matrix {pythons} must test requires-python's {oldest} and the newest"
     on = tests.get("on", tests.get(True))  # YAML 1.1 reads a bare `on` as true
     assert "push" in on and "pull_request" in on
 

@@ -305,3 +305,81 @@ def test_fit_in_two_calls_equals_one_call(small_bench, monkeypatch):
     torch.testing.assert_close(two_model.score.weight, one_model.score.weight)
     torch.testing.assert_close(two.last_state["score.weight"], one.last_state["score.weight"])
     assert not torch.equal(one.last_state["score.weight"], one_model.score.weight)
+
+
+# ----------------------------------------------------------------------------- the two limits
+@pytest.mark.parametrize("text, cap", [("3", (3, 1)), ("2,4", (2, 4)), (" 5 , 1 ", (5, 1)), ("", None)])
+def test_step_cap_reads_steps_and_epochs(monkeypatch, text, cap):
+    from wsg.train import capped_note, step_cap
+
+    monkeypatch.setenv("WSG_STEP_CAP", text)
+    assert step_cap() == cap
+    assert (capped_note() is None) == (cap is None)
+
+
+@pytest.mark.parametrize("text", ["0", "a", "1,2,3", "-1", "2,0"])
+def test_a_bad_step_cap_is_a_named_error(monkeypatch, text):
+    from wsg.train import step_cap
+
+    monkeypatch.setenv("WSG_STEP_CAP", text)
+    with pytest.raises(ValueError, match="WSG_STEP_CAP"):
+        step_cap()
+
+
+def test_step_cap_cuts_steps_per_epoch_and_epochs(small_bench, monkeypatch):
+    monkeypatch.setenv("WSG_STEP_CAP", "2,1")
+    model = Spy("weak")
+    history = Trainer(model, TrainConfig(epochs=5, progress=False)).fit(small_bench.loader("train", 8),
+                                                                        small_bench.loader("val"))
+    assert len(small_bench.loader("train", 8)) > 2
+    assert model.steps == 2 and len(history) == 1
+
+
+def test_time_budget_stops_at_an_epoch_boundary_keeping_the_best(small_bench, monkeypatch, capsys):
+    """Each epoch 'takes' 60 s: with a 2.5-minute budget, 2 epochs run (a third would end at 180 s)."""
+    clock = iter(range(0, 10_000, 60))  # read once at the start, then once after each epoch
+    trainer = Trainer(Spy("weak"), TrainConfig(epochs=6, max_minutes=2.5, progress=True))
+    monkeypatch.setattr(trainer, "_wall", lambda: float(next(clock)))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    history = trainer.fit(small_bench.loader("train"), small_bench.loader("val"))
+    out = capsys.readouterr().out
+    assert len(history) == 2 and trainer.best_epoch in (1, 2)
+    assert "epoch 1 took 60 s: about 5.0 min for the other 5 epoch(s) (budget 2 min)" in out
+    assert "stopping after epoch 2 of 6" in out
+    best = history.loc[history["best"], "epoch"].iloc[-1]
+    assert trainer.best_epoch == best
+
+
+def test_without_a_budget_every_epoch_runs(small_bench, monkeypatch):
+    clock = iter(range(0, 100_000, 3600))  # an hour an epoch: no budget, no stop
+    trainer = Trainer(Spy("weak"), TrainConfig(epochs=3, progress=False))
+    monkeypatch.setattr(trainer, "_wall", lambda: float(next(clock)))
+    history = trainer.fit(small_bench.loader("train"))
+    assert len(history) == 3
+
+
+class DtypeSpy(Spy):
+    """Records the dtype of its linear layer's output in training: bf16 under CPU autocast."""
+
+    def forward(self, batch):
+        out = super().forward(batch)
+        if self.training:
+            self.dtypes.append(out["clip"].dtype)
+        return out
+
+
+@pytest.mark.parametrize("amp, dtype", [(True, torch.bfloat16), (False, torch.float32)])
+def test_amp_runs_bf16_autocast_on_cpu(small_bench, monkeypatch, amp, dtype):
+    monkeypatch.setenv("WSG_STEP_CAP", "2,1")
+    model = DtypeSpy("weak")
+    model.dtypes = []
+    Trainer(model, TrainConfig(epochs=1, amp=amp, device="cpu", progress=False)).fit(small_bench.loader("train"))
+    assert model.dtypes == [dtype, dtype]
+
+
+def test_the_full_profile_trains_with_amp_and_a_budget():
+    from wsg.recipes import get, train_config
+
+    full, tiny = train_config(get("wsra", "charades", "full")), train_config(get("wsra", "charades", "tiny"))
+    assert full.amp and full.max_minutes == 45
+    assert not tiny.amp and tiny.max_minutes is None  # a budget would make tiny depend on the machine's speed
