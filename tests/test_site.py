@@ -358,7 +358,8 @@ def test_exercise_solutions_are_collapsed_dropdowns(pages):
             assert {"dropdown", "toggle-hidden"} <= classes(sol), f"{stem}: solution shown: {sol['attrs']}"
 
 
-def test_colab_launch_links_point_at_each_notebook(pages):
+def test_colab_launch_links_point_at_each_colab_copy(pages):
+    """Colab opens the chapter's Colab copy (colab/, plain Markdown; book/colab.py), not the MyST notebook."""
     repo = CONFIG["repository"]
     org_repo = urlsplit(repo["url"]).path.strip("/")
     colab = CONFIG["launch_buttons"]["colab_url"].rstrip("/")
@@ -366,9 +367,9 @@ def test_colab_launch_links_point_at_each_notebook(pages):
         page = pages[f"notebooks/{stem}.html"]
         links = {el["attrs"]["href"] for el in page.find(lambda el: el["tag"] == "a" and
                                                            el["attrs"].get("href", "").startswith(colab))}
-        want = f"{colab}/github/{org_repo}/blob/{repo['branch']}/notebooks/{stem}.ipynb"
+        want = f"{colab}/github/{org_repo}/blob/{repo['branch']}/colab/{stem}.ipynb"
         assert links == {want}, f"{stem}: Colab links {links}, want {want}"
-        assert (ROOT / "notebooks" / f"{stem}.ipynb").is_file()
+        assert (ROOT / "colab" / f"{stem}.ipynb").is_file()
 
 
 def test_no_internal_link_is_broken(pages, site, server):
