@@ -31,6 +31,15 @@ from wsg.proposals import didemo_candidates, didemo_moments, proportional_window
 D, V = 12, 30
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tensors here are tiny: one thread avoids OpenMP contention on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def small(**kw) -> WSRA:
     """A tiny WSRA with all four terms of Eq. 11 on (the paper's weights; the default has w_bg = 0)."""
     cfg = dict(vocab_size=V, video_dim=D, num_clips=8, word_dim=8, text_hidden=8, hidden=8, phi_hidden=8,
@@ -123,15 +132,56 @@ def test_scorer_equals_mlp_on_concatenation():
 
 
 def test_single_fc_scorer_is_query_blind_in_ranking():
-    """WSRA Eq. 2: with a literal single FC layer, the snippet ranking cannot depend on the query."""
+    """WSRA Eq. 2: with a literal single FC layer, the snippet ranking cannot depend on the query.
+
+    Checked on the logits, not on argsorts (which ties and rounding could flip): the literal layer
+    moves every snippet's logit by the same query term, so the logits minus those of query 0 are
+    constant over snippets (up to rounding, ~1e-7); the two-layer scorer's are not (by O(0.1)).
+    """
     torch.manual_seed(0)
     v, t = torch.randn(10, 5), torch.randn(4, 3)
+
+    def query_effect(scorer):  # [query, snippet]: change of each logit from query 0, minus its mean shift
+        d = scorer.logits(v[None], t[:, None]) - scorer.logits(v[None], t[:1, None])
+        return d - d.mean(1, keepdim=True)
+
     lin = CrossModalScorer(5, 3, hidden=0)
-    ranks = lin(v[None], t[:, None]).argsort(-1)
-    assert (ranks == ranks[0]).all()
+    torch.testing.assert_close(query_effect(lin), torch.zeros(4, 10), atol=1e-5, rtol=0)  # same order for all
     mlp = CrossModalScorer(5, 3, hidden=16)
-    ranks = mlp(v[None], t[:, None]).argsort(-1)
-    assert not (ranks == ranks[0]).all()
+    assert query_effect(mlp).abs().max() > 1e-1  # ~0.55 here
+
+
+def test_video_embedding_order_and_masking():
+    """Snippet embedding v_t: Linear -> ReLU -> temporal Conv1d (zero padding) -> ReLU -> LayerNorm,
+    padded clips zeroed before the convolution and in the output; written from the equations.
+
+    The LayerNorm has a random affine map, so moving it before the convolution, or dropping a ReLU,
+    changes v by O(1).
+    """
+    torch.manual_seed(3)
+    model = small(context_kernel=3)
+    emb = model.video
+    with torch.no_grad():
+        emb.norm.weight.normal_()
+        emb.norm.bias.normal_()
+    batch = toy_batch(pad_clips=True)
+    video, mask = batch["video"].clone(), batch["video_mask"]
+    video[~mask] = 7.0  # garbage in the padded clips: must not reach the convolution
+    assert not mask.all()
+    m = mask[..., None].float()
+    x = torch.relu(video @ emb.proj.weight.T + emb.proj.bias) * m
+    xp = torch.nn.functional.pad(x, (0, 0, 1, 1))  # one zero snippet before and after
+    conv = torch.stack([sum(xp[:, t + k] @ emb.conv.weight[:, :, k].T for k in range(3)) + emb.conv.bias
+                        for t in range(x.shape[1])], 1)
+    x = torch.relu(conv) * m
+    mu, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    ref = ((x - mu) / torch.sqrt(var + emb.norm.eps) * emb.norm.weight + emb.norm.bias) * m
+    out = model(dict(batch, video=video), cross=False)
+    torch.testing.assert_close(out["v"], ref, atol=1e-5, rtol=1e-5)
+    # t is the GRU's final state; the per-video logits are phi(v_t, t) (Eq. 2's scorer)
+    _, t = model.text(batch["words"], batch["words_mask"])
+    torch.testing.assert_close(out["t"], t)
+    torch.testing.assert_close(out["logits"], model.phi.logits(ref, t[:, None]), atol=1e-5, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- Eq. 3
@@ -319,12 +369,12 @@ def test_cross_video_loss_direction(direction, sign):
     cos = lambda a: float(torch.nn.functional.cosine_similarity(a.reshape(-1), v_f.reshape(-1), dim=0))
     before = cos(u_f.detach())
     after = cos(u_f.detach() - 1e-2 * grad)
-    assert sign * (after - before) > 0
+    assert sign * (after - before) > 1e-4  # ~1e-3 here; float64 rounding is ~1e-16
     # the directional derivative of cos(u_f, v_f) along -grad has the same sign
     u = u_f.detach().clone().requires_grad_()
     c = torch.nn.functional.cosine_similarity(u.reshape(-1), v_f.reshape(-1), dim=0)
     (dc,) = torch.autograd.grad(c, u)
-    assert sign * float((dc * -grad).sum()) > 0
+    assert sign * float((dc * -grad).sum()) > 1e-2  # ~0.1 here
 
 
 # --------------------------------------------------------------------------- inference helpers
@@ -409,9 +459,10 @@ def test_gradients_reach_every_parameter():
     for name, p in model.named_parameters():
         if name == "text.embed.weight":
             used = torch.unique(batch["words"][batch["words_mask"]])
-            assert p.grad[used].abs().sum(1).gt(0).all(), name
+            assert p.grad[used].abs().sum(1).gt(1e-8).all(), name  # above rounding (~1e-10), see below
         else:
-            assert p.grad is not None and p.grad.abs().sum() > 0, name
+            # above rounding: a mathematically vanishing gradient still gets ~1e-10; real ones are >= 1e-5
+            assert p.grad is not None and p.grad.abs().max() > 1e-8, name
 
 
 def test_padding_clips_and_words_change_nothing():
