@@ -73,4 +73,5 @@ def test_chapters_run_from_the_wheel_in_an_empty_folder(wheel, tmp_path):
                            "--nbval-cell-timeout", os.environ.get("WSG_CELL_TIMEOUT", "600"),
                            *[f"{n}.ipynb" for n in CHAPTERS]], cwd=folder, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "failed" not in done.stdout and " passed" in done.stdout, done.stdout[-2000:]
     assert not (folder / "results").exists(), "a chapter wrote a results folder where it should have read the wheel's"
