@@ -11,6 +11,18 @@ export WSG_PROFILE ?= tiny
 SHELL  := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
+# Seconds one cell may run in the executed chapters, per profile, set here and nowhere else: for nbval
+# (`test`, `notebooks`) and for the book (`book`; it overrides _config.yml's execute.timeout). A few
+# times the profile's longest cell and no more, because a stalled cell costs exactly this long: when
+# the book's executor (nbclient) misses the wake-up for an execute_reply that has arrived, it finds
+# the reply only as this timeout expires, and the cell then passes (the 15 idle minutes at the old
+# 900 s; scripts/execution_soak.py reproduces it and says why). tiny: the longest cell, Chapter 6's
+# ablations, took 80 s on a free core and 240-280 s on 2 busy ones. full: each main training stops
+# at 45 min (wsg/profiles.py), but Chapter 6's ablation cell trains six variants without a cap.
+CELL_TIMEOUT_tiny := 600
+CELL_TIMEOUT_full := 14400
+CELL_TIMEOUT ?= $(or $(CELL_TIMEOUT_$(WSG_PROFILE)),$(CELL_TIMEOUT_full))
+
 .PHONY: test book unit notebooks book-check env clean browser checkpoints second-machine wheel-check full-check colab
 
 $(BIN)/activate:
@@ -27,14 +39,14 @@ env: $(VENV)/.installed  ## create/refresh the virtual environment
 
 test: env browser  ## the whole suite: unit tests, every notebook under nbval, and the book's structure under -W
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
-	$(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) notebooks -q -p no:cacheprovider
 	$(MAKE) book-check
 
 unit: env  ## unit tests only
 	$(BIN)/python -m pytest tests -q
 
 notebooks: env  ## every chapter under nbval (executes them)
-	$(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) notebooks -q -p no:cacheprovider
 
 book-check: env  ## the book's structure, references and links under -W, without executing (nbval does that)
 	rm -rf _build/check
@@ -44,9 +56,16 @@ book-check: env  ## the book's structure, references and links under -W, without
 
 # TQDM_DISABLE: no live progress bars in the executed build. A static page cannot show them, and
 # every bar update is a widget message between kernel and client; on a loaded 2-core machine the
-# build once sat idle for 15 minutes in Chapter 3, each side waiting on the other (issue 13).
+# build once sat idle for 15 minutes in Chapter 3, and again in Chapter 6 with the bars off: the cause
+# is the explorers' Output widgets (see CELL_TIMEOUT), so WSG_STATIC_EXPLORERS draws their first view
+# as a plain figure (wsg.viz.explorer), and the build sends no widget message at all.
+# jupyter-book's own configuration, built by sphinx-build as `book-check` does, because only that
+# takes -D (the per-profile CELL_TIMEOUT).
 book: env  ## the book with every chapter executed, in _build/html
-	TQDM_DISABLE=1 $(BIN)/jupyter-book build . -W --keep-going
+	$(BIN)/jupyter-book config sphinx . >/dev/null
+	TQDM_DISABLE=1 WSG_STATIC_EXPLORERS=1 PYTHONPATH=book/_ext $(BIN)/sphinx-build -W --keep-going -D nb_execution_timeout=$(CELL_TIMEOUT) \
+	    -d _build/.doctrees . _build/html || { rm -f conf.py; exit 1; }
+	rm -f conf.py
 
 # The chapters' train-or-load checkpoints (wsg.checkpoints), all five shipped (0.2-1.5 MB each): a
 # chapter opened alone (Colab) loads them from the installed wheel instead of training (Chapter 7 needs all).
@@ -81,7 +100,8 @@ wheel-check: env  ## Chapters 1, 2 and 7 from the built wheel in an empty folder
 # The `full` profile on a CPU: every chapter with its full data and the bf16 AMP path, each training run
 # cut to 2 steps x 1 epoch (WSG_STEP_CAP); the chapters skip their asserts about what a model learned.
 full-check: env  ## every chapter in the full profile under a step cap
-	WSG_PROFILE=full WSG_STEP_CAP=2,1 TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	WSG_PROFILE=full WSG_STEP_CAP=2,1 TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax \
+	    --nbval-cell-timeout=$(CELL_TIMEOUT_full) notebooks -q -p no:cacheprovider
 
 # The chapters' Colab copies: colab/NN_x.ipynb from notebooks/NN_x.ipynb, MyST turned into the plain Markdown
 # that Colab renders, solutions folded, outputs stripped (book/colab.py; tests/test_colab.py checks they are current).

@@ -48,3 +48,20 @@ def test_explorer_renders_the_selected_item():
     seen = []
     viz.explorer(3, lambda i: seen.append(i))
     assert seen == [0]
+
+
+def test_a_static_explorer_draws_the_first_item_without_a_widget(monkeypatch, capsys):
+    """make book sets WSG_STATIC_EXPLORERS: no widget (whose outputs an executed build relays to the
+    kernel, which can stall a cell until its timeout), the first item as a figure, nothing returned."""
+    import sys
+
+    seen = []
+    monkeypatch.setenv("WSG_STATIC_EXPLORERS", "1")
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # importing it would fail
+    assert viz.explorer(3, lambda i: seen.append(i), description="query") is None
+    assert seen == [0]
+    assert "query 1 of 3" in capsys.readouterr().out
+
+
+def test_a_live_explorer_returns_nothing_to_print():
+    assert viz.explorer(2, lambda i: None) is None  # a cell ending with it shows no function repr

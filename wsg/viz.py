@@ -118,20 +118,32 @@ def training_curves(history: pd.DataFrame, keys: Sequence[str] | None = None, ax
     return axes
 
 
-def explorer(num_items: int, render: Callable[[int], None], description: str = "query"):
+def explorer(num_items: int, render: Callable[[int], None], description: str = "query") -> None:
     """Step through items with a slider; ``render(i)`` draws item ``i`` (with matplotlib).
 
-    In a live notebook this is an interactive widget; in a static page it shows the
-    first item.
+    In a live notebook this is an interactive widget that starts on item 0. When the
+    environment variable ``WSG_STATIC_EXPLORERS`` is set (``make book`` sets it) the
+    first item is drawn as a plain figure instead, with no widget: a static page cannot
+    move a slider, and the executor of an executed build would otherwise relay every
+    output of the widget back to the kernel, which can leave a cell's reply unnoticed
+    until the cell timeout (scripts/execution_soak.py). Returns nothing, so a cell that
+    ends with it prints no function repr.
     """
-    import ipywidgets as widgets
+    import os
 
     def show(i):
         render(i)
         plt.show()
 
-    return widgets.interact(show, i=widgets.IntSlider(min=0, max=num_items - 1, step=1, value=0,
-                                                      description=description, continuous_update=False))
+    if os.environ.get("WSG_STATIC_EXPLORERS", "").lower() in ("1", "true", "yes"):
+        print(f"{description} 1 of {num_items} (in a live notebook, a slider steps through all {num_items})")
+        show(0)
+        return None
+    import ipywidgets as widgets
+
+    widgets.interact(show, i=widgets.IntSlider(min=0, max=num_items - 1, step=1, value=0,
+                                               description=description, continuous_update=False))
+    return None
 
 
 def results_table(rows: dict[str, dict], protocol: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
