@@ -148,3 +148,20 @@ def test_a_capped_run_is_neither_saved_nor_taken_for_a_real_one(small_bench, tmp
     assert not info["loaded"] and "train.step_cap: checkpoint None vs now [1, 1]" in out
     assert "not saving the checkpoint: WSG_STEP_CAP is set" in out
     assert "step_cap" not in ck.load_checkpoint(path)["identity"]["train"]
+
+
+def test_strong_bar_in_full_without_a_full_store_is_all_tiny(capsys):
+    """No full store: the tiny store's rows, against the tiny benchmark's blind rows over the tiny
+    recipe's candidates (MARN's map follows the data), whatever candidates the full chapter passes."""
+    from wsg.data import load_synthetic
+    from wsg.models import build
+    from wsg.recipes import get, model_config
+
+    tiny = load_synthetic("charades", "tiny")
+    own = build("marn", **model_config(get("marn", "charades", "tiny"), tiny)).candidates()
+    bogus = own[:3]
+    table, verdict = ex.strong_bar("marn", tiny, bogus, dataset="charades", profile="full")
+    reference, _ = ex.strong_bar("marn", tiny, own, dataset="charades", profile="tiny")
+    assert "no full results store for charades" in capsys.readouterr().out
+    assert table.loc["prior (own candidates)"].equals(reference.loc["prior (own candidates)"])
+    assert table.index.name.endswith("charades/tiny")

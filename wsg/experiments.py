@@ -330,7 +330,8 @@ def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: 
     the stored seeds, with ``±`` std columns), and the blind rows of ``bench``'s test
     split (events chance; random and prior over ``candidates``, the method's own).
     With no store for ``profile`` the ``tiny`` store is read (:func:`store_for`), and the blind rows
-    then come from the ``tiny`` synthetic benchmark, so both sides of the bar are tiny runs.
+    then come from the ``tiny`` synthetic benchmark and the candidates of the ``tiny`` recipe (MARN's
+    proposal map follows the data), so both sides of the bar are tiny runs.
     The bar: the method's mean ``metric`` above the best query-blind control (events,
     its query-blind variant, the candidate-matched prior) **and** its swapped-query R@1
     at most a third of its true-query R@1.
@@ -344,10 +345,13 @@ def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: 
 
     if path is None:
         path, stored_profile = store_for(dataset, profile)
-        if stored_profile != profile:
+        if stored_profile != profile:  # both sides of the bar from the stored profile: data and candidates
             from wsg.data import load_synthetic
+            from wsg.models import build
+            from wsg.recipes import get, model_config
 
             bench = load_synthetic(dataset, stored_profile)
+            candidates = build(key, **model_config(get(key, dataset, stored_profile), bench)).candidates()
             profile = stored_profile
     df = load_results(path, method=key)
     if df.empty:
