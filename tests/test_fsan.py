@@ -28,14 +28,7 @@ from wsg.models.fsan import (
     video_score,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: one thread avoids OpenMP contention on a busy 2-core machine
-    (seconds per call with two threads under load, milliseconds with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TINY = dict(vocab_size=30, video_dim=12, num_clips=8, word_dim=16, d_model=16, heads=2, layers=2, dropout=0.0)

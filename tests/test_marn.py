@@ -29,13 +29,7 @@ SMALL = dict(vocab_size=V, video_dim=D, num_clips=T, scales=(2, 3, 5), num_point
              proposal_dim=6, word_dim=5, query_dim=7, attention_dim=6, decoder_dim=9)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: one thread avoids OpenMP contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def make_model(**kw) -> MARN:

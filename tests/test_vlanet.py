@@ -17,13 +17,7 @@ from wsg.proposals import didemo_candidates, didemo_moments
 VOCAB, VDIM, T = 20, 12, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: one CPU thread is faster than several (and robust on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def small(**kw) -> VLANet:
