@@ -188,14 +188,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--presets", default="charades,activitynet")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--fresh", action="store_true", help="decode study: discard rows already written")
+    parser.add_argument("--out", default=str(ROOT / "results"), help="results folder (default results/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     if not seeds:
         raise SystemExit("--seeds is empty")
     prov = provenance()
-    out = ROOT / "results"
-    out.mkdir(exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     if args.study == "decode":
         # rows are appended run by run; a run already in the file is skipped (--fresh starts over)
         table, history = out / "fsan_decode.csv", out / "fsan_decode_history.csv"

@@ -21,9 +21,10 @@ the training moments (:meth:`wsg.data.Benchmark.with_labelled_fraction`).
 
 Each row records the method, dataset, profile, seed, variant (``words``,
 ``query-blind`` or ``labels <p>%``), every metric, the best epoch, seconds, the wsg version, the git
-commit (``+dirty`` for uncommitted changes), the device, the machine fingerprint
+commit (``+dirty`` for uncommitted changes), the generator version, the ``code`` and ``data``
+digests (:mod:`wsg.store` says what they guard), the device, the machine fingerprint
 (``machine``, its digest, and ``fingerprint``, :mod:`wsg.provenance`) and the command line.
-Chapters read the store with :func:`load_results`; a test re-runs a stored row and checks
+Chapters read the store with :func:`load_results` (:mod:`wsg.store`); a test re-runs a stored row and checks
 it reproduces (bit for bit on the machine that made it, within the seed spread elsewhere),
 so the store is generated, never typed.
 """
@@ -40,14 +41,15 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-__all__ = ["run", "summary", "difference", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path", "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
-           "main"]
+from wsg.store import (IDENTITY, RESULTS_DIR, StoreMismatchError, check_comparable, find_store, load_results,
+                       per_seed, results_dir, store_for, store_path, write_results)
 
-#: columns that identify a row of the store
-IDENTITY = ("method", "dataset", "profile", "seed", "variant")
-_REQUIRED = IDENTITY + ("R@1,IoU=0.5", "wsg_version", "commit", "device", "command")
+# The store's functions are re-exported: ``wsg.experiments.load_results`` is public API (wsg.store is their home).
+__all__ = ["run", "summary", "difference", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
+           "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
+           "StoreMismatchError", "main"]
+
 _TRAIN_SETTINGS = ("lr", "epochs", "batch_size", "protocol", "num_clips")
-RESULTS_DIR = Path("results")
 
 
 def _dataset_of(bench) -> str:
@@ -132,7 +134,8 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         ValueError: an empty seed list.
     """
     from wsg import __version__, get_profile
-    from wsg.provenance import fingerprint_id, git_commit, machine_fingerprint
+    from wsg.data.synthetic import GENERATOR_VERSION
+    from wsg.provenance import code_digest, data_digest, fingerprint_id, git_commit, machine_fingerprint
     from wsg.controls import swapped_queries
     from wsg.metrics import event_hit, recall_at
     from wsg.models import build
@@ -147,6 +150,8 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
     train_changes = {k: settings.pop(k) for k in list(settings) if k in _TRAIN_SETTINGS}
     recipe.update(train_changes)
     unseen = unseen_pairs(bench)
+    digests = {"generator": GENERATOR_VERSION if getattr(bench, "config", None) is not None else "",
+               "code": code_digest(), "data": data_digest(bench)}
     rows = []
     for seed in seeds:
         set_seed(seed)  # before the model exists: initialisation is part of the seed
@@ -174,7 +179,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         row.update({"best_epoch": trainer.best_epoch, "epochs": recipe["epochs"], "seconds": round(seconds, 2),
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "protocol": recipe["protocol"], "settings": repr(settings) if settings else "",
-                    "wsg_version": __version__, "commit": git_commit() or "unknown",
+                    "wsg_version": __version__, "commit": git_commit() or "unknown", **digests,
                     "machine": fingerprint_id(), "fingerprint": json.dumps(machine_fingerprint(), sort_keys=True),
                     "device": str(choose_device(device)), "torch": torch.__version__,
                     "command": command or " ".join(shlex.quote(a) for a in sys.argv)})
@@ -196,130 +201,36 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def difference(a: Sequence[float], b: Sequence[float]) -> dict:
+def difference(a, b, metric: str | None = None, digests=("code",)) -> dict:
     """Mean of ``a`` minus mean of ``b`` (runs over seeds), its standard error and whether it
-    stands out of the noise.
+    is separated from the noise: the book's one definition of noise.
 
     ``se = sqrt(var_a / n_a + var_b / n_b)`` (sample variances: Welch's standard error);
-    ``separated`` when ``|diff| > 2 se``. With three seeds a side this is a screen, not a
-    significance test (the t distribution with ~2-4 degrees of freedom has wide tails): a
-    difference it calls inside the noise cannot be claimed; one it separates is worth
-    more seeds before a strong claim.
+    ``separated`` when ``|diff| > 2 se``, else the two are *within noise*. With three seeds a
+    side this is a screen, not a significance test (the t distribution with ~2-4 degrees of
+    freedom has wide tails): a difference it calls within noise cannot be claimed; one it
+    separates is worth more seeds before a strong claim.
+
+    Args:
+        a / b: per-seed values, or per-seed rows of the results store with ``metric`` naming
+            the column; rows are first checked to be comparable (:func:`wsg.store.check_comparable`
+            on ``digests``: the same code, and ``"data"`` too when both arms ran on one benchmark).
+
+    Raises:
+        ValueError: fewer than two runs a side.
+        StoreMismatchError: rows made by different code (or data, when asked).
     """
+    if isinstance(a, pd.DataFrame) or isinstance(b, pd.DataFrame):
+        if metric is None:
+            raise ValueError("difference: give metric= when comparing rows of the results store")
+        check_comparable(a, b, digests=digests, where=f"difference on {metric}")
+        a, b = a[metric], b[metric]
     a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"difference needs >= 2 runs a side, got {len(a)} and {len(b)}")
     diff = float(a.mean() - b.mean())
     se = float((a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) ** 0.5)
     return {"diff": diff, "se": se, "separated": abs(diff) > 2 * se}
-
-
-def per_seed(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-seed rows of a :func:`run` result (without ``mean``/``std``)."""
-    return df.drop(index=[i for i in ("mean", "std") if i in df.index])
-
-
-# ----------------------------------------------------------------------------- the store
-def store_path(dataset: str, profile: str, root: str | Path = RESULTS_DIR) -> Path:
-    """``<root>/<profile>-<dataset>.csv``."""
-    return Path(root) / f"{profile}-{dataset}.csv"
-
-
-def results_dir() -> Path:
-    """The results folder: ``$WSG_RESULTS`` if set, else the first ``results/`` folder in the working
-    directory or above it (a chapter runs from ``notebooks/``), else the one that ships with wsg
-    (:func:`wsg.shipped.shipped_dir`: a chapter opened alone on Colab), else ``./results``."""
-    import os
-
-    from wsg.shipped import shipped_dir
-
-    if os.environ.get("WSG_RESULTS"):
-        return Path(os.environ["WSG_RESULTS"])
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / RESULTS_DIR).is_dir():
-            return folder / RESULTS_DIR
-    return shipped_dir("results") or here / RESULTS_DIR  # load_results explains how to make it
-
-
-def find_store(dataset: str, profile: str = "tiny") -> Path:
-    """The results file of ``dataset``/``profile`` in :func:`results_dir`."""
-    return store_path(dataset, profile, results_dir())
-
-
-def store_for(dataset: str, profile: str) -> tuple[Path, str]:
-    """``(path, profile it holds)``: the store of ``profile`` if there is one, else the ``tiny`` store,
-    with a printed line saying so (no ``full`` runs are stored yet: a chapter in ``full`` shows the
-    ``tiny`` numbers, labelled)."""
-    path = find_store(dataset, profile)
-    if profile != "tiny" and not path.exists():
-        print(f"no {profile} results store for {dataset}: the stored numbers below are the tiny profile's")
-        return find_store(dataset, "tiny"), "tiny"
-    return path, profile
-
-
-def write_results(rows: pd.DataFrame, root: str | Path = RESULTS_DIR) -> list[Path]:
-    """Merge per-seed rows into the store (a row with the same identity is replaced).
-
-    Written atomically, one file per (profile, dataset).
-    """
-    rows = per_seed(rows).reset_index(drop=True)
-    rows["seed"] = rows["seed"].astype(int)
-    written = []
-    for (profile, dataset), part in rows.groupby(["profile", "dataset"]):
-        path = store_path(dataset, profile, root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=part.columns)
-        if len(old):
-            key_old = old[list(IDENTITY)].astype(str).agg("|".join, axis=1)
-            key_new = set(part[list(IDENTITY)].astype(str).agg("|".join, axis=1))
-            old = old[~key_old.isin(key_new)]
-        merged = pd.concat([old, part], ignore_index=True) if len(old) else part
-        merged = merged.sort_values(list(IDENTITY)).reset_index(drop=True)
-        tmp = path.with_suffix(".csv.tmp")
-        merged.to_csv(tmp, index=False)
-        tmp.replace(path)
-        written.append(path)
-    return written
-
-
-def load_results(path: str | Path, method: str | None = None, variant: str | None = None,
-                 check_version: bool = True) -> pd.DataFrame:
-    """Read a results file of the store, checked.
-
-    Args:
-        path: a CSV written by :func:`write_results` (or a directory plus
-            ``<profile>-<dataset>.csv``).
-        method / variant: keep only these rows.
-        check_version: refuse rows written by another wsg version.
-
-    Raises:
-        FileNotFoundError: the file does not exist (with the command that makes it).
-        ValueError: a required column is missing, or a row comes from another wsg
-            version (naming the file and the row).
-    """
-    from wsg import __version__
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such results file; produce it with "
-                                "`python -m wsg.experiments KEY ... --datasets D --profile P --seeds 0,1,2`")
-    df = pd.read_csv(path)
-    missing = [c for c in _REQUIRED if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: not a results file of wsg.experiments: missing column(s) {missing}")
-    if check_version:
-        other = df.index[df["wsg_version"].astype(str) != __version__]
-        if len(other):
-            i = int(other[0])
-            raise ValueError(f"{path}, row {i + 2} ({df.loc[i, 'method']}, seed {df.loc[i, 'seed']}): written by "
-                             f"wsg {df.loc[i, 'wsg_version']}, this is wsg {__version__}; regenerate it with "
-                             f"its command: {df.loc[i, 'command']}")
-    if method is not None:
-        df = df[df["method"] == method]
-    if variant is not None:
-        df = df[df["variant"] == variant]
-    return df.reset_index(drop=True)
 
 
 def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: str = "tiny",

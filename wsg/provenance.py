@@ -25,7 +25,8 @@ import re
 import subprocess
 from pathlib import Path
 
-__all__ = ["git_commit", "versions", "machine_fingerprint", "fingerprint_id", "same_machine"]
+__all__ = ["git_commit", "versions", "machine_fingerprint", "fingerprint_id", "same_machine", "code_digest",
+           "data_digest"]
 
 #: environment variables that change which kernels torch, MKL and oneDNN run
 _KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
@@ -117,3 +118,68 @@ def same_machine(recorded) -> bool:
         return False
     recorded = fingerprint_id(recorded) if isinstance(recorded, dict) else str(recorded)
     return recorded == fingerprint_id()
+
+
+def _source_without_docstrings(path: Path) -> str:
+    """A module's code as its syntax tree with the docstrings removed: what the module *does*.
+    Comments are not in the tree either, so editing prose in a docstring or comment keeps the digest."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+#: modules that present, record or ship numbers but compute none: outside the code digest
+_NOT_COMPUTING = ("__main__.py", "cli.py", "provenance.py", "regenerate.py", "shipped.py", "store.py",
+                  "viz.py")
+
+
+def code_digest() -> str:
+    """A digest (12 hex characters) of the ``wsg`` code a run depends on: every module's syntax
+    tree without docstrings and comments, except the modules that only present, record or ship
+    numbers (:data:`_NOT_COMPUTING`). Two results rows with the same code digest were made by the
+    same code, whatever the commit: a commit that changes only prose (chapters, docstrings,
+    comments) or figures keeps it."""
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        package = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(package.rglob("*.py")):
+            if path.parent == package and path.name in _NOT_COMPUTING:
+                continue
+            h.update(path.relative_to(package).as_posix().encode())
+            h.update(_source_without_docstrings(path).encode())
+        _CODE_DIGEST = h.hexdigest()[:12]
+    return _CODE_DIGEST
+
+
+_CODE_DIGEST: str | None = None
+
+
+def data_digest(bench) -> str:
+    """A digest (12 hex characters) of the data a benchmark holds: every split's annotation rows
+    (video, sentence, times, duration) and the clip features of every video they name, as arrays
+    (not file bytes, which depend on the HDF5 library that wrote them)."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    videos = set()
+    for name in sorted(bench.splits):
+        table = bench.splits[name]
+        cols = [c for c in ("video_id", "sentence", "start", "end", "duration") if c in table.columns]
+        h.update(name.encode())
+        h.update(table[cols].to_csv(index=False, float_format="%.6f").encode())
+        videos.update(table["video_id"].astype(str))
+    for video in sorted(videos):
+        if video in bench.features:
+            array = np.ascontiguousarray(bench.features.get(video), dtype=np.float32)
+            h.update(video.encode())
+            h.update(str(array.shape).encode())
+            h.update(array.tobytes())
+    return h.hexdigest()[:12]

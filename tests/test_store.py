@@ -1,0 +1,100 @@
+"""The results store (wsg.store) and its digests (wsg.provenance.code_digest / data_digest)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wsg.experiments import difference
+from wsg.provenance import _source_without_docstrings, data_digest
+from wsg.store import StoreMismatchError, check_comparable, load_results
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _module(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return _source_without_docstrings(path)
+
+
+def test_code_digest_ignores_prose_and_sees_code(tmp_path):
+    base = _module(tmp_path, "a.py", 'def f(x):\n    """Add one."""\n    return x + 1  # why\n')
+    prose = _module(tmp_path, "b.py", 'def f(x):\n    """Add one, as Eq. 3 says."""\n    # a new comment\n'
+                                      '    return x + 1\n')
+    code = _module(tmp_path, "c.py", 'def f(x):\n    """Add one."""\n    return x + 2\n')
+    only_doc = _module(tmp_path, "d.py", 'def f(x):\n    """Only a docstring."""\n')
+    assert base == prose
+    assert base != code
+    assert "Pass" in only_doc  # a body of only a docstring keeps a valid tree
+
+
+def test_data_digest_follows_the_data(small_bench):
+    from wsg.controls import query_blind
+
+    assert data_digest(small_bench) == data_digest(small_bench)
+    assert data_digest(query_blind(small_bench)) != data_digest(small_bench)
+
+
+def _rows(code, data, values):
+    return pd.DataFrame({"code": code, "data": data, "R@1,IoU=0.5": values})
+
+
+def test_rows_of_different_code_are_not_compared():
+    a, b = _rows("c1", "d1", [50.0, 52.0, 54.0]), _rows("c2", "d1", [40.0, 41.0, 43.0])
+    with pytest.raises(StoreMismatchError, match="code digests differ"):
+        difference(a, b, metric="R@1,IoU=0.5")
+    assert difference(a, _rows("c1", "d2", [40.0, 41.0, 43.0]), metric="R@1,IoU=0.5")["separated"]
+    with pytest.raises(StoreMismatchError, match="data digests differ"):
+        difference(a, _rows("c1", "d2", [40.0, 41.0, 43.0]), metric="R@1,IoU=0.5", digests=("code", "data"))
+    with pytest.raises(ValueError, match="metric"):
+        difference(a, b)
+    check_comparable(a, _rows(None, None, [1.0, 2.0]))  # rows without digests: nothing recorded to disagree
+
+
+def test_load_results_refuses_a_file_of_mixed_code(tmp_path):
+    import wsg
+
+    row = {"method": "wsra", "dataset": "charades", "profile": "tiny", "variant": "words", "R@1,IoU=0.5": 50.0,
+           "wsg_version": wsg.__version__, "commit": "abc", "device": "cpu", "command": "x", "data": "d"}
+    df = pd.DataFrame([{**row, "seed": 0, "code": "c1"}, {**row, "seed": 1, "code": "c2"}])
+    df.to_csv(tmp_path / "tiny-charades.csv", index=False)
+    with pytest.raises(StoreMismatchError, match="tiny-charades.csv"):
+        load_results(tmp_path / "tiny-charades.csv")
+    assert len(load_results(tmp_path / "tiny-charades.csv", digests=())) == 2
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.csv")), ids=lambda p: p.name)
+def test_the_committed_store_is_uniform_where_it_records_digests(path):
+    """Every row of a file that records digests was made by one code and one commit."""
+    df = pd.read_csv(path)
+    if "code" not in df:
+        pytest.skip(f"{path.name}: written before the digests existed (make results regenerates it)")
+    recorded = df[df["code"].notna()]
+    assert recorded["code"].nunique() == 1, f"{path.name}: rows from {recorded['code'].nunique()} code digests"
+    commits = recorded.get("commit", recorded.get("git_commit"))
+    assert commits.nunique() == 1, f"{path.name}: rows from commits {sorted(commits.unique())}"
+    assert not commits.astype(str).str.endswith("+dirty").any(), f"{path.name}: rows from a dirty tree"
+
+
+def test_the_plan_makes_every_file_of_the_store():
+    from wsg.regenerate import PLAN
+
+    made = {name for job in PLAN for name in job.outputs}
+    stored = {p.name for p in RESULTS.glob("*.csv")}
+    assert stored <= made, f"files no job of wsg.regenerate.PLAN makes: {sorted(stored - made)}"
+    for job in PLAN:
+        script = job.argv[0]
+        assert script == "-m" or (RESULTS.parent / script).exists(), f"{job.name}: {script} does not exist"
+
+
+def test_the_regeneration_resumes_where_it_stopped(tmp_path):
+    import json
+
+    from wsg.regenerate import PLAN, pending
+
+    assert pending(tmp_path, "c1") == list(PLAN)
+    (tmp_path / "ledger.json").write_text(json.dumps({PLAN[0].name: {"code": "c1"}, PLAN[1].name: {"code": "c0"}}))
+    assert pending(tmp_path, "c1") == list(PLAN[1:])  # a job done for other code runs again
+    assert pending(tmp_path, "c2") == list(PLAN)

@@ -1,0 +1,189 @@
+"""Remake the whole results store from one commit: ``make results`` (``python -m wsg.regenerate``).
+
+Every file of ``results/`` is listed in :data:`PLAN` with the command that makes it and the
+seconds it took last time (one CPU thread per process, on the machine that made the store). The
+command runs the plan into a staging folder, ``results/next/``, and never touches ``results/``
+until every job is done; then ``--promote`` moves the staged files into ``results/``, so the
+chapters switch from the old store to the new one in a single commit.
+
+**Resumable, across sessions.** The store holds about twelve CPU-hours of runs. A job is done
+when ``results/next/ledger.json`` records it for the current code digest
+(:func:`wsg.provenance.code_digest`); a rerun skips it. Commit ``results/next/`` between
+sessions and the next session goes on where the last stopped. ``--commit SHA`` pins the run:
+it refuses to start unless ``HEAD`` is that commit and the tree is clean, so every staged row
+comes from one commit. After each job the regenerator stamps its files' rows with the commit,
+the code digest, the generator version and the data digest of the presets the job trains on
+(the :mod:`wsg.experiments` rows record their own), so :mod:`wsg.store` can refuse comparisons
+across code or data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["Job", "PLAN", "pending", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One command of the plan: what it writes, and roughly how long it takes."""
+
+    name: str
+    argv: tuple[str, ...]  # after ``python``; ``{out}`` is the staging folder
+    outputs: tuple[str, ...]  # files it writes under the staging folder
+    seconds: float  # CPU seconds it took last time (one thread a process)
+    presets: tuple[tuple[str, str], ...] = field(default=(("charades", "uniform"),))  # (preset, condition)
+
+
+_EXP = ("-m", "wsg.experiments")
+_BOTH = (("charades", "uniform"), ("activitynet", "uniform"))
+
+#: every file of the store, with its command (in an order that makes the chapters' main tables first)
+PLAN: tuple[Job, ...] = (
+    *(Job(f"main tables: {key.upper()}", _EXP + (key, "--datasets", "charades", "activitynet", "--profile", "tiny",
+                                                "--seeds", "0,1,2", "--blind", "--out", "{out}"),
+          ("tiny-charades.csv", "tiny-activitynet.csv"), seconds, _BOTH)
+      for key, seconds in (("wsra", 900), ("vlanet", 600), ("fsan", 800), ("marn", 4200))),
+    Job("main tables: FIAN", _EXP + ("fian", "--datasets", "charades", "activitynet", "--profile", "tiny", "--seeds",
+                                     "0,1,2", "--blind", "--out", "{out}"), ("tiny-charades.csv", "tiny-activitynet.csv"),
+        1200, _BOTH),
+    Job("FIAN label budgets", _EXP + ("fian", "--datasets", "charades", "--profile", "tiny", "--seeds", "0,1,2",
+                                      "--label-fractions", "0.01,0.05,0.25", "--out", "{out}"), ("tiny-charades.csv",),
+        1500),
+    Job("start-biased world", _EXP + ("wsra", "vlanet", "fsan", "marn", "fian", "--datasets", "charades", "--profile",
+                                      "tiny", "--seeds", "0,1,2", "--condition", "start", "--out", "{out}"),
+        ("tiny-charades-start.csv",), 2500, (("charades", "start"),)),
+    Job("compositional world", _EXP + ("wsra", "vlanet", "fsan", "marn", "fian", "--datasets", "charades", "--profile",
+                                       "tiny", "--seeds", "0,1,2", "--condition", "compositional", "--out", "{out}"),
+        ("tiny-charades-compositional.csv",), 1500, (("charades", "compositional"),)),
+    Job("MARN scale rules", ("scripts/marn_experiments.py", "--study", "scales", "--presets", "charades", "--jobs", "1",
+                             "--out", "{out}/marn_scales.csv"), ("marn_scales.csv", "marn_scales_history.csv"), 6600),
+    Job("MARN scale rules (ActivityNet-like)", ("scripts/marn_experiments.py", "--study", "scales-activitynet",
+                                                "--jobs", "1", "--out", "{out}/marn_scales-activitynet.csv"),
+        ("marn_scales-activitynet.csv", "marn_scales-activitynet_history.csv"), 4800, (("activitynet", "uniform"),)),
+    Job("MARN ablations", ("scripts/marn_experiments.py", "--study", "ablation", "--jobs", "1", "--out",
+                           "{out}/marn_ablation.csv"), ("marn_ablation.csv", "marn_ablation_history.csv"), 5100),
+    Job("MARN learning rates", ("scripts/marn_experiments.py", "--study", "lr", "--jobs", "1", "--out",
+                                "{out}/marn_lr.csv"), ("marn_lr.csv", "marn_lr_history.csv"), 1600),
+    Job("WSRA: what the words add", ("scripts/wsra_words_gain.py", "--out", "{out}"),
+        ("wsra_words_gain.csv", "wsra_words_gain_epochs.csv"), 2800, _BOTH),
+    Job("VLANet decode rules", ("scripts/vlanet_rules.py", "--jobs", "1", "--out", "{out}"),
+        ("vlanet_rules_val.csv", "vlanet_rules_test.csv"), 2700, _BOTH),
+    Job("FSAN decode", ("scripts/fsan_experiments.py", "--study", "decode", "--fresh", "--out", "{out}"),
+        ("fsan_decode.csv", "fsan_decode_history.csv"), 1800, _BOTH),
+    Job("FSAN ablations", ("scripts/fsan_experiments.py", "--study", "ablation", "--out", "{out}"),
+        ("fsan_ablation.csv",), 1100),
+    Job("choices under conditions", ("scripts/choices_under_conditions.py", "--jobs", "1", "--methods",
+                                     "fsan,vlanet,wsra,marn", "--out", "{out}/choices_under_conditions.csv"),
+        ("choices_under_conditions.csv",), 600, (("charades", "start"), ("charades", "compositional"))),
+    Job("speed and memory", ("-m", "wsg", "bench", "--profile", "tiny", "--epochs", "3", "--threads", "1", "--out",
+                             "{out}/bench.csv"), ("bench.csv",), 120),
+    Job("speed and memory at Charades-STA size", ("-m", "wsg", "bench", "--profile", "tiny", "--epochs", "2",
+                                                  "--threads", "1", "--videos", "4120,100,100", "--feature-dim", "1024",
+                                                  "--out", "{out}/bench-charades-sta-size.csv"),
+        ("bench-charades-sta-size.csv",), 300),
+)
+
+
+def _ledger(staging: Path) -> dict:
+    path = staging / "ledger.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def pending(staging: Path, code: str) -> list[Job]:
+    """The jobs of :data:`PLAN` not yet done for this code digest."""
+    done = _ledger(staging)
+    return [job for job in PLAN if done.get(job.name, {}).get("code") != code]
+
+
+def _stamp(job: Job, staging: Path, provenance: dict) -> None:
+    """Record how the job's rows were made in every file it wrote (rows it did not write keep theirs)."""
+    from wsg.data import load_synthetic
+    from wsg.experiments import CONDITIONS
+    from wsg.provenance import data_digest
+
+    data = "+".join(data_digest(load_synthetic(p, "tiny", **CONDITIONS[c])) for p, c in job.presets)
+    for name in job.outputs:
+        path = staging / name
+        if not path.exists():
+            raise FileNotFoundError(f"{job.name}: {path} was not written")
+        df = pd.read_csv(path)
+        if "code" in df and df["code"].notna().all():
+            continue  # wsg.experiments rows record their own digests, per benchmark
+        for column, value in {**provenance, "data": data}.items():
+            df[column] = value
+        df.to_csv(path, index=False)
+
+
+def _clean_commit(pin: str | None) -> str:
+    from wsg.provenance import git_commit
+
+    commit = git_commit() or "unknown"
+    if pin is not None and (commit.endswith("+dirty") or not commit.startswith(pin)):
+        raise SystemExit(f"--commit {pin}: HEAD is {commit}; check out {pin} on a clean tree first")
+    return commit
+
+
+def main(argv=None) -> int:
+    """``python -m wsg.regenerate``: run the pending jobs of the plan (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from wsg.data.synthetic import GENERATOR_VERSION
+    from wsg.provenance import code_digest
+
+    ap = argparse.ArgumentParser(prog="python -m wsg.regenerate", description=__doc__.splitlines()[0])
+    ap.add_argument("--commit", default=None, help="refuse to run unless HEAD is this commit on a clean tree")
+    ap.add_argument("--staging", default=str(ROOT / "results" / "next"), help="where the new store is built")
+    ap.add_argument("--list", action="store_true", help="show the plan and what is left, run nothing")
+    ap.add_argument("--promote", action="store_true", help="move a complete staged store into results/")
+    ap.add_argument("--only", default=None, help="run only the jobs whose name contains this text")
+    args = ap.parse_args(argv)
+    staging, code = Path(args.staging), code_digest()
+    todo = pending(staging, code)
+    if args.only:
+        todo = [j for j in todo if args.only in j.name]
+    left = sum(j.seconds for j in todo)
+    print(f"code {code}: {len(PLAN) - len(pending(staging, code))} of {len(PLAN)} jobs done; "
+          f"{len(todo)} to run, about {left / 3600:.1f} CPU-hours")
+    if args.list:
+        for job in PLAN:
+            print(f"  [{'x' if job not in pending(staging, code) else ' '}] {job.name} (~{job.seconds / 60:.0f} min)")
+        return 0
+    if args.promote:
+        if pending(staging, code):
+            raise SystemExit(f"{len(pending(staging, code))} jobs are not done for code {code}: nothing promoted")
+        for job in PLAN:
+            for name in job.outputs:
+                shutil.copy2(staging / name, ROOT / "results" / name)
+        print(f"promoted {staging} into {ROOT / 'results'}")
+        return 0
+    commit = _clean_commit(args.commit)
+    staging.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=round(left), unit="s", desc="store (expected CPU seconds)") as bar:
+        for job in todo:
+            bar.set_postfix_str(job.name)
+            argv_ = [sys.executable, *(a.replace("{out}", str(staging)) for a in job.argv)]
+            t0 = time.perf_counter()
+            subprocess.run(argv_, cwd=ROOT, check=True)
+            wall = time.perf_counter() - t0
+            _stamp(job, staging, {"commit": commit, "code": code, "generator": GENERATOR_VERSION})
+            ledger = _ledger(staging)
+            ledger[job.name] = {"code": code, "commit": commit, "seconds": round(wall, 1),
+                                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            (staging / "ledger.json").write_text(json.dumps(ledger, indent=1, sort_keys=True))
+            bar.update(round(job.seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
