@@ -18,12 +18,18 @@ WIDTH = {"charades": 128, "activitynet": 128, "charades-sta": 1024, "activitynet
 SOURCE_PREFIXES = ("paper (", "ours", "tuned on validation")
 
 
+def _withheld(*_):
+    raise AssertionError("a recipe read a training-split moment")
+
+
 def fake_bench(dataset: str, num_clips: int) -> types.SimpleNamespace:
+    """A benchmark whose training moments are withheld: reading them fails the test."""
     g = torch.Generator().manual_seed(0)
     s = torch.rand(100, generator=g) * 0.6
     moments = torch.stack([s, s + 0.1 + 0.3 * torch.rand(100, generator=g)], 1)
     return types.SimpleNamespace(
-        num_clips=num_clips, train_moments=lambda: moments,
+        name=f"fake {dataset}", num_clips=num_clips, splits={"train": None, "val": None},
+        train_moments=_withheld, moments=lambda split: _withheld() if split == "train" else moments,
         model_kwargs=lambda: {"vocab_size": 40, "video_dim": WIDTH[dataset], "num_clips": num_clips})
 
 
@@ -205,3 +211,36 @@ def test_chapters_read_their_settings_from_the_recipes():
         assert 'os.environ.get("WSG_DATASET", "charades")' in text and 'os.environ.get("WSG_FEATURES")' in text
         assert "wsg.data.load_benchmark(DATASET, DATA_ROOT, FEATURES, profile" in text, name
     assert "TINY_WIDTHS" not in (src / "06_fian.md").read_text()  # Chapter 6 compares the methods' own recipes
+
+
+@pytest.mark.parametrize("preset", ["charades", "activitynet"])
+def test_weak_recipes_never_read_a_training_moment(preset, monkeypatch):
+    """Weak stays weak: every weak method's model config, built from the synthetic preset with its
+    training moments withheld (``train_moments`` fails; the training table's times are replaced by
+    random ones), is the config built from the full benchmark."""
+    import copy
+
+    import numpy as np
+
+    from wsg.data import load_synthetic
+    from wsg.models import supervision_of
+
+    bench = load_synthetic(preset, "tiny")
+    withheld = copy.copy(bench)
+    train = bench.splits["train"].copy()
+    start = np.random.default_rng(0).uniform(0, 0.5, len(train)) * train["duration"]
+    train["start"], train["end"] = start, start + 0.05 * train["duration"]
+    withheld.splits = {**bench.splits, "train": train}
+    monkeypatch.setattr(withheld, "train_moments", _withheld, raising=False)
+    for key in recipes.METHODS:
+        if supervision_of(key) == "full":
+            continue
+        r = recipes.get(key, preset, "tiny")
+        assert recipes.model_config(r, withheld) == recipes.model_config(r, bench), key
+
+
+def test_marn_scales_need_a_validation_split():
+    bench = fake_bench("charades", 32)
+    bench.splits = {"train": None, "test": None}
+    with pytest.raises(ValueError, match="validation"):
+        recipes.model_config(recipes.get("marn", "charades", "tiny"), bench)

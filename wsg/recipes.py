@@ -363,24 +363,32 @@ def train_config(recipe: dict, **overrides):
     return TrainConfig(**{**fields, **overrides})
 
 
-def marn_scales(train_moments: torch.Tensor, num_clips: int) -> tuple[int, ...]:
+def marn_scales(moments: torch.Tensor, num_clips: int) -> tuple[int, ...]:
     """MARN proposal scales for a dataset without paper scales: lower quartile to 95th percentile
-    of the training moments' lengths (:func:`wsg.models.marn.scales_from_lengths`, chosen on validation)."""
+    of the given moments' lengths, in clips (:func:`wsg.models.marn.scales_from_lengths`).
+    :func:`model_config` passes the *validation* moments: the scale set is a choice, made on
+    validation like every other one; a weakly-supervised method never reads a training moment."""
     from wsg.models.marn import scales_from_lengths
 
-    return scales_from_lengths(train_moments, num_clips)
+    return scales_from_lengths(moments, num_clips)
 
 
 def model_config(recipe: dict, bench, **changes) -> dict:
     """Everything :func:`wsg.models.build` needs: the benchmark's data fields + the recipe's model.
 
     MARN's scales, when the recipe has none (the synthetic presets), come from
-    :func:`marn_scales` on the benchmark's training moments. ``changes`` override the
-    result (ablations).
+    :func:`marn_scales` on the benchmark's **validation** moments (never the training split's:
+    weak supervision). ``changes`` override the result (ablations).
+
+    Raises:
+        ValueError: MARN without recipe scales on a benchmark with no validation split.
     """
     config = {**bench.model_kwargs(), **copy.deepcopy(recipe["model"])}
     if recipe["key"] == "marn" and "scales" not in config:
-        config["scales"] = marn_scales(bench.train_moments(), bench.num_clips)
+        if "val" not in bench.splits:
+            raise ValueError(f"{bench.name}: MARN's scales are chosen on the validation split, and this benchmark "
+                             f"has none (splits {sorted(bench.splits)}); give scales=... explicitly")
+        config["scales"] = marn_scales(bench.moments("val"), bench.num_clips)
     return {**config, **changes}
 
 
