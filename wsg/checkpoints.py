@@ -8,8 +8,8 @@ and trains (then saves) otherwise, saying why. A checkpoint holds:
 
 * ``state_dict`` (the best-validation weights, on the CPU), ``key``, ``model_config``;
 * ``identity``: what must match for the weights to be the ones the chapter would train
-  (model config, training settings and seed, the data's fingerprint, the wsg version, a
-  digest of the model's source code);
+  (model config, training settings and seed, the data's fingerprint with its digest, the wsg
+  version, a digest of the model's code);
 * ``history`` (one row per epoch, for the training curves), ``best_epoch``, ``seconds``,
   ``versions``, the ``machine`` fingerprint (:mod:`wsg.provenance`) and the ``command`` that
   reproduces it;
@@ -53,24 +53,26 @@ def chapter_checkpoint(key: str, dataset: str, profile: str, seed: int = 0) -> P
 
 
 def _code_digest(model) -> str:
-    """sha256 (first 16 hex digits) of the model's module and the shared model base: weights trained
-    by other code are not these weights."""
+    """A digest of the model's module and the shared model base, as code (syntax trees without
+    docstrings and comments, :func:`wsg.provenance.code_digest`'s rule): weights trained by other
+    code are not these weights, and a corrected docstring does not make them other weights."""
     from wsg.models import base
+    from wsg.provenance import _source_without_docstrings
 
     files = [sys.modules[type(model).__module__].__file__, base.__file__]
     h = hashlib.sha256()
     for f in files:
-        h.update(Path(f).read_bytes())
+        h.update(_source_without_docstrings(Path(f)).encode())
     return h.hexdigest()[:16]
 
 
 def _data_fingerprint(bench) -> dict:
-    """What identifies a benchmark's data: its name, clips per video, split sizes, vocabulary size and,
-    for synthetic data, the generator's config."""
-    config = getattr(bench, "config", None)
+    """What identifies a benchmark's data: its name, clips per video, split sizes, vocabulary size and
+    the digest of its annotations and features (:func:`wsg.provenance.data_digest`)."""
+    from wsg.provenance import data_digest
+
     return {"name": bench.name, "num_clips": bench.num_clips, "vocab": len(bench.vocab),
-            "splits": {s: int(len(t)) for s, t in sorted(bench.splits.items())},
-            "generator": asdict(config) if is_dataclass(config) else None}
+            "splits": {s: int(len(t)) for s, t in sorted(bench.splits.items())}, "digest": data_digest(bench)}
 
 
 def identity(model, bench, lr: float, epochs: int, batch_size: int, protocol: str, seed: int,

@@ -146,6 +146,28 @@ def explorer(num_items: int, render: Callable[[int], None], description: str = "
     return None
 
 
+def show_table(df: pd.DataFrame, caption: str, columns: Sequence[str] | None = None, decimals: int = 1,
+               empty: str = "–"):
+    """A table drawn for the book's column: a caption, no index-name header row, ``empty`` for missing cells.
+
+    ``df.index.name`` (the way the chapters label a table) becomes the start of the caption, so
+    the page shows no extra header row; missing values print as ``empty`` (never ``NaN``); numbers
+    are rounded to ``decimals``. ``columns`` keeps only those columns: a wide table's compact form
+    (show the full one in a cell tagged ``hide-output``, folded on the page).
+
+    Returns:
+        a pandas ``Styler`` (rendered as HTML by Jupyter and by the book).
+    """
+    table = df if columns is None else df[list(columns)]
+    label = " / ".join(str(n) for n in table.index.names if n is not None)
+    table = table.rename_axis(index=[None] * table.index.nlevels)
+    text = f"{label}: {caption}" if label and caption else (label or caption)
+    numeric = table.select_dtypes("number").columns
+    return (table.style.format(precision=decimals, na_rep=empty, subset=list(numeric))
+            .format(na_rep=empty, subset=[c for c in table.columns if c not in numeric])
+            .set_caption(text))
+
+
 def results_table(rows: dict[str, dict], protocol: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """A results table (rows = systems) with the protocol in its name, values rounded to 0.1."""
     df = pd.DataFrame(rows).T
