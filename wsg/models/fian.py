@@ -101,7 +101,8 @@ class FIANConfig:
     Attributes:
         vocab_size / video_dim / num_clips: from the data (``bench.model_kwargs()``).
         max_words: fixed query length ``n_q`` of Eq. 11 (words padded or cut to it).
-        word_dim: word-embedding width (GloVe: 300).
+        word_dim: word-embedding width (the paper embeds words with GloVe and gives no width; 300 is
+            the common GloVe release's, ours).
         hidden: ``d_h``, the model width (paper: 512); must be divisible by ``heads`` and even.
         heads: attention heads (paper: 4 on Charades-STA, 8 on ActivityNet/TACoS).
         ffn_dim: inner width of the FFN of Eq. 7 (``None``: ``4 * hidden``).
@@ -116,7 +117,7 @@ class FIANConfig:
         branches: ``"both"`` (the paper), ``"qv"`` (Eq. 9 only) or ``"vq"`` (Eq. 10 only).
         dropout: dropout inside the encoders (the paper states none; 0 by default).
         pretrained_embeddings / freeze_embeddings: optional GloVe matrix
-            ``[vocab_size, word_dim]`` for the query encoder (the paper uses 300-d GloVe);
+            ``[vocab_size, word_dim]`` for the query encoder (the paper uses GloVe, width not stated);
             build both with :func:`wsg.text.word_vector_config`.
     """
 

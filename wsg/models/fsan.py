@@ -121,7 +121,8 @@ class FSANConfig:
 
     Attributes:
         vocab_size / video_dim / num_clips: from the data (``Benchmark.model_kwargs()``).
-        word_dim: word-embedding width (the paper: 300-d GloVe; learned here by default).
+        word_dim: word-embedding width (the paper embeds tokens with GloVe, Sec. 3.1, width not
+            stated; learned here by default).
         pretrained_embeddings / freeze_embeddings: optional GloVe matrix ``[vocab_size, word_dim]``
             for the language encoder's embedding table; build both with
             :func:`wsg.text.word_vector_config`.

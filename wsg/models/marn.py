@@ -127,7 +127,8 @@ class MARNConfig:
         proposal_pool: ``"conv3d"`` (the paper's sampling + Conv3d) or ``"avg"`` (the
             average-pooling ablation).
         proposal_dim: ``d_vp``, width of the proposal features (not given; 512).
-        word_dim: word embedding width (paper: 300-d GloVe; learned here by default).
+        word_dim: word embedding width (the paper: GloVe pre-trained on Common Crawl, width not
+            stated; learned here by default).
         query_dim: GRU width of the query feature ``F_q`` (not given; 512).
         attention_dim: ``d_a`` of Conv2d_1 (not given; 512).
         attention_kernel: kernel of Conv2d_2 (paper's best: 3).
@@ -138,7 +139,7 @@ class MARNConfig:
             in training only.
         pretrained_embeddings / freeze_embeddings: optional GloVe matrix
             ``[vocab_size, word_dim]`` for the query encoder's embedding table, which the
-            reconstruction decoder shares (the paper uses 300-d GloVe); build both with
+            reconstruction decoder shares (the paper uses GloVe, width not stated); build both with
             :func:`wsg.text.word_vector_config`.
     """
 

@@ -119,7 +119,7 @@ class VLANetConfig:
 
     Attributes:
         vocab_size / video_dim / num_clips: from the data (``bench.model_kwargs()``).
-        word_dim: word embedding width (300: GloVe in the paper).
+        word_dim: word embedding width (the paper uses GloVe, width not stated; 300 is ours).
         pretrained_embeddings / freeze_embeddings: optional GloVe matrix ``[vocab_size, word_dim]``
             for the GRU's embedding table; build both with :func:`wsg.text.word_vector_config`.
         hidden: GRU width (not given in the paper).
