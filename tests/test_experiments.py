@@ -219,3 +219,23 @@ def test_label_budgets_are_refused_for_weak_methods(capsys):
     assert "never see labels" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["fian", "--label-fractions", "0,0.5"])
+
+
+def test_worlds_flag_writes_one_file_of_worlds(tmp_path, monkeypatch):
+    """``--worlds K`` runs the first K held-out worlds one by one into results/<profile>-worlds.csv."""
+    import wsg.worlds
+    from wsg.experiments import main
+
+    seen = []
+
+    def fake_run_worlds(key, seeds, worlds, profile, **kw):
+        seen.append((key, tuple(worlds)))
+        return pd.DataFrame([{"world": worlds[0], "method": key, "dataset": f"world{worlds[0]}", "profile": profile,
+                              "seed": s, "variant": "words", "R@1,IoU=0.5": 40.0 + s, "events R@1,IoU=0.5": 30.0,
+                              "swapped/true": 0.1} for s in seeds])
+
+    monkeypatch.setattr(wsg.worlds, "run_worlds", fake_run_worlds)
+    assert main(["wsra", "--worlds", "2", "--seeds", "0,1", "--out", str(tmp_path)]) == 0
+    assert seen == [("wsra", (wsg.worlds.held_out_worlds(2)[0],)), ("wsra", (wsg.worlds.held_out_worlds(2)[1],))]
+    rows = pd.read_csv(tmp_path / "tiny-worlds.csv")
+    assert len(rows) == 4 and rows["dataset"].nunique() == 2

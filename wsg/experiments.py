@@ -346,6 +346,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--label-fractions", type=_fractions, default=None,
                         help="comma-separated label budgets in (0, 1], e.g. 0.01,0.05,0.25: train on that "
                              "fraction of the training moments (a fully-supervised method's label budget)")
+    parser.add_argument("--worlds", type=int, default=None, metavar="K",
+                        help="instead of the presets: the first K held-out worlds of the family (wsg.worlds), "
+                             "rows in results/<profile>-worlds.csv")
+    parser.add_argument("--dev-worlds", type=int, default=None, metavar="K",
+                        help="the first K development worlds (rows in results/<profile>-dev-worlds.csv)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default results/)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=1,
@@ -363,6 +368,19 @@ def main(argv: Iterable[str] | None = None) -> int:
         i = given.index("--out")
         given = given[:i] + given[i + 2:]
     command = "python -m wsg.experiments " + " ".join(shlex.quote(a) for a in given)
+    if args.worlds or args.dev_worlds:
+        from wsg.worlds import dev_worlds, held_out_worlds, run_worlds
+
+        worlds, name = ((held_out_worlds(args.worlds), "worlds") if args.worlds
+                        else (dev_worlds(args.dev_worlds), "dev-worlds"))
+        for key in args.methods:
+            for world in worlds:  # one world at a time: a stopped run keeps what it made
+                rows = run_worlds(key, args.seeds, [world], profile=args.profile, device=args.device, command=command)
+                write_results(rows, args.out, name=name)
+                print(f"world {world} {key}: R@1,IoU=0.5 {rows['R@1,IoU=0.5'].mean():.1f} "
+                      f"(chance among events {rows['events R@1,IoU=0.5'].iloc[0]:.1f}), swapped/true "
+                      f"{rows['swapped/true'].mean():.2f}", flush=True)
+        return 0
     for dataset in args.datasets:
         bench = load_synthetic(dataset, profile=args.profile, **CONDITIONS[args.condition])
         for key in args.methods:

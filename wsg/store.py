@@ -101,16 +101,17 @@ def store_for(dataset: str, profile: str) -> tuple[Path, str]:
     return path, profile
 
 
-def write_results(rows: pd.DataFrame, root: str | Path = RESULTS_DIR) -> list[Path]:
+def write_results(rows: pd.DataFrame, root: str | Path = RESULTS_DIR, name: str | None = None) -> list[Path]:
     """Merge per-seed rows into the store (a row with the same identity is replaced).
 
-    Written atomically, one file per (profile, dataset).
+    Written atomically, one file per (profile, dataset), or per profile into
+    ``<profile>-<name>.csv`` when ``name`` is given (e.g. ``worlds``: one file for many worlds).
     """
     rows = per_seed(rows).reset_index(drop=True)
     rows["seed"] = rows["seed"].astype(int)
     written = []
-    for (profile, dataset), part in rows.groupby(["profile", "dataset"]):
-        path = store_path(dataset, profile, root)
+    for (profile, dataset), part in rows.groupby(["profile", "dataset" if name is None else "profile"]):
+        path = store_path(dataset if name is None else name, profile, root)
         path.parent.mkdir(parents=True, exist_ok=True)
         old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=part.columns)
         if len(old):

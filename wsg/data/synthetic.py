@@ -27,6 +27,14 @@ default on data generated here. The world is built so that grounding needs the w
   the first event at the very start and makes it longer, like the start-biased real
   distributions, so the book can show a blind prior exploiting it.
 * **Compositional split** (optional): some verb-object pairs never occur in training.
+* **A family of worlds.** Beyond the two presets the config can draw its words from
+  larger pools (:data:`VERB_POOL`, :data:`OBJECT_POOL`, :data:`TEMPLATE_POOL`,
+  :data:`ADJECTIVES`), lay out up to 6 events with uneven gaps and narrow, wide, skewed
+  or bimodal moment lengths, bias positions to the start, the end or a mix, and let the
+  scene drift within a video. Every such field defaults to the presets' behaviour, and
+  a field left at its default is left out of the cache key and ``config.json``, so the
+  presets' files are unchanged bit for bit. :mod:`wsg.worlds` draws whole configs
+  from a world seed.
 
 The output is an ActivityNet-Captions-style json per split (``train.json``, ``val.json``,
 ``test.json``: ``{video_id: {duration, timestamps, sentences}}``), one HDF5 file of
@@ -67,6 +75,46 @@ TEMPLATES = [
     "person {ving} the {o} for a while.",
 ]
 
+# ----------------------------------------------------------------------------- the pools of the family
+# Additive: the first entries of each pool are the lists above (a config that names no
+# ids uses them, as the presets do). Every object and adjective starts with a consonant
+# ("a {o}"), and no template word is a pool verb or object.
+VERB_POOL = VERBS + [
+    ("pour", "pours", "pouring", "poured"), ("drop", "drops", "dropping", "dropped"),
+    ("shake", "shakes", "shaking", "shaken"), ("fold", "folds", "folding", "folded"),
+    ("turn", "turns", "turning", "turned"), ("move", "moves", "moving", "moved"),
+    ("grab", "grabs", "grabbing", "grabbed"), ("tidy", "tidies", "tidying", "tidied"),
+    ("watch", "watches", "watching", "watched"), ("touch", "touches", "touching", "touched"),
+    ("hide", "hides", "hiding", "hidden"), ("drag", "drags", "dragging", "dragged"),
+    ("wipe", "wipes", "wiping", "wiped"), ("flip", "flips", "flipping", "flipped"),
+    ("hang", "hangs", "hanging", "hung"), ("sort", "sorts", "sorting", "sorted"),
+]
+OBJECT_POOL = OBJECTS + [
+    "blanket", "broom", "bucket", "plate", "lamp", "camera", "guitar", "jacket", "ball", "basket",
+    "sandwich", "picture", "mirror", "paper", "cushion", "kettle", "bowl", "pan", "hat", "notebook",
+]
+TEMPLATE_POOL = TEMPLATES + [
+    "a person is seen {ving} the {o} in the kitchen.",
+    "after a moment, someone {v3} the {o} again.",
+    "the person in the video {v3} a {o} slowly.",
+    "a {o} gets {vpp} by the person standing there.",
+    "someone starts to {v} the {o}.",
+    "the person tries to {v} a {o} but stops halfway.",
+    "we see a person {ving} the {o} near the wall.",
+    "a person walks over and {v3} the {o}.",
+    "next, the {o} is {vpp} by someone in the room.",
+    "the man {v3} the {o} with both hands.",
+    "a woman is {ving} a {o} at the back of the room.",
+    "for a few seconds the person keeps {ving} the {o}.",
+    "while talking on and on, a person {v3} the {o} and looks around.",
+    "the person goes to the corner of the room, stops, and then {v3} the {o} there.",
+]
+#: non-visual modifiers a query may put before its object (nuisance words: they never tell events apart)
+ADJECTIVES = ["small", "big", "red", "blue", "green", "black", "white", "wooden", "new", "plastic",
+              "heavy", "little", "brown", "yellow", "dark", "striped"]
+LENGTH_SHAPES = ("dirichlet", "lognormal", "bimodal")
+POSITION_BIASES = ("uniform", "start", "end", "mixed")
+
 
 @dataclass(frozen=True)
 class SyntheticConfig:
@@ -88,6 +136,27 @@ class SyntheticConfig:
         boundary: width in seconds of the soft ramp at event boundaries.
         latent_dim: width of the latent concept space.
         seed: the world (prototypes, mixing map) and every split derive from it.
+
+    Family fields (:mod:`wsg.worlds`; each default reproduces the presets exactly):
+        verb_ids / object_ids: indices into :data:`VERB_POOL` / :data:`OBJECT_POOL` of the
+            words in use (``()``: the first ``num_verbs`` / ``num_objects``); their lengths
+            must then equal ``num_verbs`` / ``num_objects``.
+        template_ids: indices into :data:`TEMPLATE_POOL` (``()``: the six :data:`TEMPLATES`).
+        adjective_rate: probability that a query puts a random :data:`ADJECTIVES` word before
+            its object (0: never, and no random draw).
+        events_per_video (longer): up to 5 probabilities, of 2..6 events; 5 or 6 events
+            come from a 2 x 3 (or 3 x 2) grid of verbs and objects, so every event still has a
+            distractor sharing its verb or its object.
+        gap_concentration: Dirichlet concentration of the gaps between events (low: uneven).
+        length_shape: ``"dirichlet"`` (concentration ``length_concentration``: high narrow,
+            low wide), ``"lognormal"`` (sigma ``length_spread``: right-skewed) or ``"bimodal"``
+            (each event short or ``length_ratio`` times longer, with Gamma jitter of shape
+            ``length_concentration``). Lengths are relative weights within ``coverage``.
+        position_bias (more values): ``"end"`` mirrors ``"start"`` (the last event closes the
+            video and is longer); ``"mixed"`` lays a video out ``"start"`` with probability
+            ``start_prob``, else ``"uniform"``.
+        scene_drift: the scene vector moves within a video by this much of a second random
+            scene vector, linearly from start to end (0: a static scene, no random draw).
     """
 
     preset: str = "charades"
@@ -106,11 +175,46 @@ class SyntheticConfig:
     boundary: float = 0.6
     latent_dim: int = 32
     seed: int = 0
+    # --- the family's fields (wsg.worlds); defaults reproduce the presets
+    verb_ids: tuple[int, ...] = ()
+    object_ids: tuple[int, ...] = ()
+    template_ids: tuple[int, ...] = ()
+    adjective_rate: float = 0.0
+    gap_concentration: float = 2.0
+    length_shape: str = "dirichlet"
+    length_concentration: float = 4.0
+    length_spread: float = 1.0
+    length_ratio: float = 4.0
+    start_prob: float = 0.5
+    scene_drift: float = 0.0
+
+    def as_dict(self) -> dict:
+        """The fields that define the data: every original field, and each family field that is
+        not at its default (so a preset's key, cache folder and ``config.json`` are those of
+        the generator before the family existed)."""
+        d = asdict(self)
+        for name, default in _FAMILY_DEFAULTS.items():
+            if d[name] == default or (isinstance(default, tuple) and tuple(d[name]) == default):
+                del d[name]
+        return d
 
     def digest(self) -> str:
         """Names the cache folder: the config and the generator's version (a new version regenerates)."""
-        key = {**asdict(self), "generator": GENERATOR_VERSION}
+        key = {**self.as_dict(), "generator": GENERATOR_VERSION}
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+    def words(self) -> tuple[list, list, list]:
+        """``(verbs, objects, templates)`` in use: verb 4-tuples, object nouns, template strings."""
+        verbs = [VERB_POOL[i] for i in self.verb_ids] if self.verb_ids else VERBS[:self.num_verbs]
+        objects = [OBJECT_POOL[i] for i in self.object_ids] if self.object_ids else OBJECTS[:self.num_objects]
+        templates = [TEMPLATE_POOL[i] for i in self.template_ids] if self.template_ids else TEMPLATES
+        return verbs, objects, templates
+
+
+#: the family's fields and their defaults (the presets' behaviour)
+_FAMILY_DEFAULTS = {"verb_ids": (), "object_ids": (), "template_ids": (), "adjective_rate": 0.0,
+                    "gap_concentration": 2.0, "length_shape": "dirichlet", "length_concentration": 4.0,
+                    "length_spread": 1.0, "length_ratio": 4.0, "start_prob": 0.5, "scene_drift": 0.0}
 
 
 # Bumped whenever the same config would write different files. 2: queries in random order.
@@ -210,10 +314,22 @@ class World:
         self.held_out = {pairs[i] for i in order[:n_held]}
 
     def events(self, rng: np.random.Generator, train: bool) -> list[tuple[int, int]]:
-        """2-4 (verb, object) events from a 2 x 2 grid of two verbs and two objects."""
+        """2-4 (verb, object) events from a 2 x 2 grid of two verbs and two objects
+        (5-6 from a 2 x 3 or 3 x 2 grid, when ``events_per_video`` allows them)."""
         c = self.config
-        k = int(rng.choice([2, 3, 4], p=c.events_per_video))
+        k = int(rng.choice(list(range(2, 2 + len(c.events_per_video))), p=c.events_per_video))
         for _ in range(1000):
+            if k > 4:  # a 2 x 3 or 3 x 2 grid cut to k cells: each row and column keeps >= 2 cells
+                nv, no = (2, 3) if rng.random() < 0.5 else (3, 2)
+                v = rng.choice(c.num_verbs, nv, replace=False)
+                o = rng.choice(c.num_objects, no, replace=False)
+                grid = [(a, b) for a in v for b in o]
+                grid = [grid[i] for i in rng.permutation(len(grid))]
+                chosen = [(int(a), int(b)) for a, b in grid[:k]]
+                if not (train and self.held_out.intersection(chosen)):
+                    order = rng.permutation(k)
+                    return [chosen[i] for i in order]
+                continue
             v = rng.choice(c.num_verbs, 2, replace=False)
             o = rng.choice(c.num_objects, 2, replace=False)
             grid = [(v[0], o[0]), (v[0], o[1]), (v[1], o[0]), (v[1], o[1])]
@@ -229,16 +345,34 @@ class World:
         """Non-overlapping [start, end] seconds of k events, in temporal order."""
         c = self.config
         cover = rng.uniform(*c.coverage)
-        alpha = np.full(k, 4.0)
-        if c.position_bias == "uniform":
-            gaps = rng.dirichlet(np.full(k + 1, 2.0)) * (1 - cover)
-        elif c.position_bias == "start":  # the first event opens the video and is longer
+        alpha = np.full(k, c.length_concentration)
+        bias = c.position_bias
+        if bias == "mixed":  # one draw per video, only in this mode
+            bias = "start" if rng.random() < c.start_prob else "uniform"
+        if bias == "uniform":
+            gaps = rng.dirichlet(np.full(k + 1, c.gap_concentration)) * (1 - cover)
+        elif bias in ("start", "end"):  # the first event opens the video and is longer ("end": mirrored)
             alpha[0] *= 3.0
-            gaps = np.concatenate([[0.0], rng.dirichlet(np.full(k, 2.0)) * (1 - cover)])
+            gaps = np.concatenate([[0.0], rng.dirichlet(np.full(k, c.gap_concentration)) * (1 - cover)])
         else:
-            raise ValueError(f"position_bias must be 'uniform' or 'start', got {c.position_bias!r}")
-        lengths = rng.dirichlet(alpha) * cover
+            raise ValueError(f"position_bias must be one of {POSITION_BIASES}, got {c.position_bias!r}")
+        if c.length_shape == "dirichlet":
+            lengths = rng.dirichlet(alpha) * cover
+        else:
+            boost = alpha / c.length_concentration  # 3 on the first event under a start/end bias, else 1
+            if c.length_shape == "lognormal":  # right-skewed: many short events, a few long ones
+                w = rng.lognormal(0.0, c.length_spread, size=k)
+            elif c.length_shape == "bimodal":  # short events and events length_ratio times longer
+                w = rng.gamma(c.length_concentration, size=k) * np.where(rng.random(k) < 0.5, c.length_ratio, 1.0)
+            else:
+                raise ValueError(f"length_shape must be one of {LENGTH_SHAPES}, got {c.length_shape!r}")
+            w = w * boost
+            lengths = w / w.sum() * cover
         starts = np.cumsum(gaps[:-1] + np.concatenate([[0.0], lengths[:-1]]))
+        if bias == "end":  # mirror the start-biased layout: the last event closes the video
+            ends = 1.0 - starts[::-1]
+            starts = ends - lengths[::-1]
+            return np.round(np.stack([starts, ends], 1) * duration, 2)
         return np.round(np.stack([starts, starts + lengths], 1) * duration, 2)
 
     def features(self, rng: np.random.Generator, events, spans: np.ndarray, duration: float) -> np.ndarray:
@@ -257,6 +391,9 @@ class World:
         noise = rng.normal(size=(T, c.latent_dim)) * c.noise * 1.5 / np.sqrt(c.latent_dim)
         noise = 0.6 * noise + 0.4 * np.roll(noise, 1, axis=0)  # temporally correlated
         scene = rng.normal(size=c.latent_dim) * c.scene / np.sqrt(c.latent_dim)
+        if c.scene_drift > 0:  # the scene moves within the video (a draw only when on)
+            other = rng.normal(size=c.latent_dim) * c.scene / np.sqrt(c.latent_dim)
+            scene = scene + c.scene_drift * (t / duration - 0.5)[:, None] * other
         return np.maximum((signal + scene + noise) @ self.mix + self.bias, 0.0).astype(np.float32)
 
 
@@ -264,17 +401,28 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * x))
 
 
-def describe(verb: int, obj: int, rng: np.random.Generator) -> str:
-    """A query for a (verb, object) event, from a random template."""
-    base, v3, ving, vpp = VERBS[verb]
-    return TEMPLATES[rng.integers(len(TEMPLATES))].format(v3=v3, ving=ving, vpp=vpp, o=OBJECTS[obj])
+def describe(verb: int, obj: int, rng: np.random.Generator, config: SyntheticConfig | None = None) -> str:
+    """A query for a (verb, object) event, from a random template.
+
+    ``config`` selects the words and templates of a family member (:meth:`SyntheticConfig.words`)
+    and its ``adjective_rate``; without it, the presets' words."""
+    if config is None:
+        verbs, objects, templates, rate = VERBS, OBJECTS, TEMPLATES, 0.0
+    else:
+        (verbs, objects, templates), rate = config.words(), config.adjective_rate
+    base, v3, ving, vpp = verbs[verb]
+    template = templates[rng.integers(len(templates))]
+    noun = objects[obj]
+    if rate > 0 and rng.random() < rate:  # draws only when adjectives are on
+        noun = f"{ADJECTIVES[rng.integers(len(ADJECTIVES))]} {noun}"
+    return template.format(v=base, v3=v3, ving=ving, vpp=vpp, o=noun)
 
 
 def _write(config: SyntheticConfig, root: Path) -> None:
     import h5py
 
-    if config.num_verbs > len(VERBS) or config.num_objects > len(OBJECTS):
-        raise ValueError(f"at most {len(VERBS)} verbs and {len(OBJECTS)} objects are defined")
+    check_config(config)
+    verbs, objects, _ = config.words()
     world = World(config)
     all_events = []
     with h5py.File(root / "features.hdf5", "w") as h5:
@@ -288,7 +436,7 @@ def _write(config: SyntheticConfig, root: Path) -> None:
                 events = world.events(rng, train=(split == "train"))
                 spans = world.layout(rng, len(events), duration)
                 h5.create_dataset(vid, data=world.features(rng, events, spans, duration))
-                sentences = [describe(v, o, rng) for v, o in events]
+                sentences = [describe(v, o, rng, config) for v, o in events]
                 # Write the queries in random order, never in time order (the layout is
                 # chronological): a query's row must not tell where its moment is. A
                 # separate stream, so features and spans are those of the first version.
@@ -296,9 +444,42 @@ def _write(config: SyntheticConfig, root: Path) -> None:
                 events, spans, sentences = [events[j] for j in order], spans[order], [sentences[j] for j in order]
                 table[vid] = {"duration": duration, "timestamps": spans.tolist(), "sentences": sentences}
                 for (v, o), (s, e), q in zip(events, spans, sentences):
-                    all_events.append({"split": split, "video_id": vid, "verb": VERBS[v][0], "object": OBJECTS[o],
+                    all_events.append({"split": split, "video_id": vid, "verb": verbs[v][0], "object": objects[o],
                                        "start": float(s), "end": float(e), "sentence": q,
                                        "held_out": (v, o) in world.held_out})
             (root / f"{split}.json").write_text(json.dumps(table))
     (root / "events.json").write_text(json.dumps(all_events))
-    (root / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    (root / "config.json").write_text(json.dumps(config.as_dict(), indent=1))
+
+
+def check_config(config: SyntheticConfig) -> None:
+    """Refuse a config the generator cannot write, naming the field.
+
+    Raises:
+        ValueError: too many words for the lists in use, pool ids out of range or of the wrong
+            count, unknown ``length_shape`` / ``position_bias``, or ``events_per_video`` that is
+            not 3-5 probabilities summing to 1.
+    """
+    c = config
+    if not c.verb_ids and not c.object_ids and (c.num_verbs > len(VERBS) or c.num_objects > len(OBJECTS)):
+        raise ValueError(f"at most {len(VERBS)} verbs and {len(OBJECTS)} objects are defined")
+    for name, ids, n, pool in (("verb_ids", c.verb_ids, c.num_verbs, VERB_POOL),
+                               ("object_ids", c.object_ids, c.num_objects, OBJECT_POOL)):
+        if ids and (len(ids) != n or len(set(ids)) != n or not all(0 <= i < len(pool) for i in ids)):
+            raise ValueError(f"{name} must be {n} distinct indices into a pool of {len(pool)}, got {ids}")
+    if not c.verb_ids and c.num_verbs > len(VERBS):
+        raise ValueError(f"num_verbs={c.num_verbs} > {len(VERBS)}: give verb_ids into VERB_POOL")
+    if not c.object_ids and c.num_objects > len(OBJECTS):
+        raise ValueError(f"num_objects={c.num_objects} > {len(OBJECTS)}: give object_ids into OBJECT_POOL")
+    if len(c.events_per_video) > 3 and (c.num_verbs < 3 or c.num_objects < 3):
+        raise ValueError("5-6 events per video need at least 3 verbs and 3 objects (a 2 x 3 or 3 x 2 grid)")
+    if c.template_ids and not all(0 <= i < len(TEMPLATE_POOL) for i in c.template_ids):
+        raise ValueError(f"template_ids must index TEMPLATE_POOL ({len(TEMPLATE_POOL)} templates), got {c.template_ids}")
+    p = np.asarray(c.events_per_video, dtype=float)
+    if not 3 <= len(p) <= 5 or (p < 0).any() or abs(p.sum() - 1) > 1e-6:
+        raise ValueError(f"events_per_video must be 3-5 probabilities (of 2, 3, ... events) summing to 1, "
+                         f"got {c.events_per_video}")
+    if c.length_shape not in LENGTH_SHAPES:
+        raise ValueError(f"length_shape must be one of {LENGTH_SHAPES}, got {c.length_shape!r}")
+    if c.position_bias not in POSITION_BIASES:
+        raise ValueError(f"position_bias must be one of {POSITION_BIASES}, got {c.position_bias!r}")
