@@ -1,4 +1,4 @@
-"""Do the chapters' validation choices hold on the start-biased and compositional worlds? (issue 11)
+"""Do the chapters' validation choices hold on the start-biased and compositional worlds?
 
 Each chapter chose a setting on the validation split of the uniform synthetic presets:
 VLANet's localisation rule (``VLANetConfig.localise``), FSAN's decode rule

@@ -1,4 +1,4 @@
-"""VLANet: which test-time rule ranks the surrogates, chosen on the validation split (issue 11).
+"""VLANet: which test-time rule ranks the surrogates, chosen on the validation split.
 
 Trains VLANet with the chapter's tiny settings for every (preset, variant, seed) and
 evaluates, after every epoch, every localisation rule of
@@ -9,7 +9,7 @@ rule gets its own epoch, the best by validation R@1,IoU=0.5.
 
 The rule is chosen here, on validation only: the largest mean over presets of the
 seed-mean validation R@1,IoU=0.5 of the full model. The test split is then read for two
-rules only, ``product`` (the rule before the fix) and the chosen one, for the full model
+rules only, ``product`` and the chosen one, for the full model
 and the ablation ``cross_steps=0`` (and, with ``--variants``, ``attention_scale="none"``,
 the literal Eq. 8), on the Charades-like preset, each at its own validation-selected epoch. The
 candidate-matched blind rows (``blind_baselines(..., candidates=model.candidates())``) are

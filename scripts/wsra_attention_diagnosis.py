@@ -1,4 +1,4 @@
-"""WSRA: where does the attention go in the first epochs? A per-term diagnosis (issue 11).
+"""WSRA: where does the attention go in the first epochs? A per-term diagnosis.
 
 Trains WSRA with the chapter's tiny settings and, after every epoch, prints the mean
 attention density (1 = uniform) on the ground-truth snippets and on the snippets of any

@@ -1,4 +1,4 @@
-"""WSRA: does it ground the words? True vs swapped-query R@1 over seeds and presets (issue 11).
+"""WSRA: does it ground the words? True vs swapped-query R@1 over seeds and presets.
 
 Trains WSRA with the chapter's tiny settings (``notebooks/src/03_wsra.md``: widths
 64/64/128/64, Adam 1e-3, batch 32, 12 epochs, best epoch by validation R@1,IoU=0.5) for
@@ -47,8 +47,8 @@ from wsg.metrics import event_hit, recall_at
 #: the chapter's tiny settings (notebooks/src/03_wsra.md)
 WIDTHS = dict(word_dim=64, text_hidden=64, hidden=128, phi_hidden=64)
 LR, BATCH, EPOCHS = 1e-3, 32, 12
-#: the settings compared on validation; the first is Eq. 11 with the paper's weights (the
-#: chapter's setting before issue 11), the others change one thing each
+#: the settings compared on validation; the first is Eq. 11 with the paper's (DiDeMo) weights,
+#: the others change one thing each
 VARIANTS = {
     "Eq. 11 as printed (w_bg = 0.1)": {"w_bg": 0.1},
     "Eq. 6 weighted by beta": {"w_bg": 0.1, "ins_weights": "beta"},

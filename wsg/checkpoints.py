@@ -156,6 +156,12 @@ def load_checkpoint(path: str | Path) -> dict:
     raise ValueError(f"checkpoint {path} is not a checkpoint written by wsg (expected format {FORMAT!r})")
 
 
+def _shown(path: str | Path) -> str:
+    """A checkpoint's path as a page may print it: its last three parts (``checkpoints/tiny/x.pt``,
+    or ``_shipped/...`` for the copy in the wheel), never the machine's own folders."""
+    return Path(*Path(path).parts[-3:]).as_posix()
+
+
 def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: str | None = None,
                   profile: str = "tiny", path: str | Path | None = None, retrain: bool = False,
                   save: bool = True, progress: bool = True, device: str | None = None, **train_changes):
@@ -200,13 +206,13 @@ def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: 
         if not diff:
             model.load_state_dict(state["state_dict"])
             trainer.history = list(state["history"])
-            print(f"loaded {found}: best epoch {state['best_epoch']} of {settings['epochs']}, trained in "
+            print(f"loaded {_shown(found)}: best epoch {state['best_epoch']} of {settings['epochs']}, trained in "
                   f"{state['seconds']:.0f} s by wsg {state['versions']['wsg']} ({state['versions'].get('git_commit')});"
                   f" retrain with TRAIN = 'always'")
             return trainer, trainer.history_frame(), {"loaded": True, "seconds": state["seconds"], "path": found}
-        print(f"{found} does not match this run, training instead:\n  " + "\n  ".join(diff))
+        print(f"{_shown(found)} does not match this run, training instead:\n  " + "\n  ".join(diff))
     elif not retrain:
-        print(f"no checkpoint at {path}: training ({settings['epochs']} epochs)")
+        print(f"no checkpoint at {_shown(path)}: training ({settings['epochs']} epochs)")
     t0 = time.perf_counter()
     history = trainer.fit(bench.loader("train", settings["batch_size"], seed=seed), bench.loader("val", 64))
     seconds = time.perf_counter() - t0
@@ -218,5 +224,5 @@ def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: 
         command = (f"python -m wsg checkpoints {key} --dataset {data['dataset']} --profile {profile} --seed {seed}")
         save_model(path, key, config, model.state_dict(), bench, {**recipe, **settings}, data, seed,
                    trainer.best_epoch, identity=wanted, history=trainer.history, seconds=seconds, command=command)
-        print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB); the same command makes it: {command}")
+        print(f"saved {_shown(path)} ({path.stat().st_size / 1e6:.2f} MB); the same command makes it: {command}")
     return trainer, history, {"loaded": False, "seconds": seconds, "path": path}

@@ -168,6 +168,25 @@ def show_table(df: pd.DataFrame, caption: str, columns: Sequence[str] | None = N
             .set_caption(text))
 
 
+def glue(name: str, value, display: bool = True) -> None:
+    """Keep ``value`` under ``name`` for the book's ``{glue:text}`` / ``{glue:figure}`` (myst-nb).
+
+    The book builds with myst-nb, which renders a glued number inside the prose and a glued
+    figure with its number and caption. Where myst-nb is not installed (Colab, a plain
+    ``pip install wsg-book``) the chapter still runs: a figure is shown in place
+    (``display=True``) and a number is simply not glued (the cell that computed it prints it).
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return
+    myst_glue(name, value, display=display)
+
+
 def results_table(rows: dict[str, dict], protocol: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """A results table (rows = systems) with the protocol in its name, values rounded to 0.1."""
     df = pd.DataFrame(rows).T
