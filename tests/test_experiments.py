@@ -239,3 +239,18 @@ def test_worlds_flag_writes_one_file_of_worlds(tmp_path, monkeypatch):
     assert seen == [("wsra", (wsg.worlds.held_out_worlds(2)[0],)), ("wsra", (wsg.worlds.held_out_worlds(2)[1],))]
     rows = pd.read_csv(tmp_path / "tiny-worlds.csv")
     assert len(rows) == 4 and rows["dataset"].nunique() == 2
+
+
+def test_plateau_budget_hand_worked():
+    """Budget E keeps each seed's best epoch up to E; the smallest E within noise of the longest run wins."""
+    from wsg.experiments import plateau_budget
+
+    curves = {0: [10, 30, 50, 51, 50], 1: [12, 28, 49, 52, 52], 2: [11, 33, 51, 50, 53]}
+    history = pd.DataFrame([{"seed": s, "epoch": e + 1, "val": v} for s, c in curves.items() for e, v in enumerate(c)])
+    out = plateau_budget(history, "val")
+    # best-so-far at 3: 50, 49, 51 (mean 50); at 5: 51, 52, 53 (mean 52): diff -2, se sqrt(1/3 + 1/3) = 0.82 -> separated
+    # at 4: 51, 52, 51 (mean 51.33) vs 52: diff -0.67, se 0.75 -> within noise
+    assert out["budget"] == 4 and out["largest"] == 5
+    assert out["best"] == pytest.approx(52.0) and out["at_budget"] == pytest.approx(154 / 3)
+    flat = pd.DataFrame([{"seed": s, "epoch": e, "val": 40 + e * 5 + s} for s in range(3) for e in range(1, 6)])
+    assert plateau_budget(flat, "val")["budget"] == 5  # still climbing: the longest run is the budget

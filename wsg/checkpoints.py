@@ -206,9 +206,10 @@ def train_or_load(key: str, model, bench, recipe: dict, seed: int = 0, dataset: 
         if not diff:
             model.load_state_dict(state["state_dict"])
             trainer.history = list(state["history"])
-            print(f"loaded {_shown(found)}: best epoch {state['best_epoch']} of {settings['epochs']}, trained in "
-                  f"{state['seconds']:.0f} s by wsg {state['versions']['wsg']} ({state['versions'].get('git_commit')});"
-                  f" retrain with TRAIN = 'always'")
+            commit = str(state["versions"].get("git_commit") or "unknown")[:12]
+            print(f"loaded {_shown(found)}: best epoch {state['best_epoch']} of {settings['epochs']},\n"
+                  f"  trained in {state['seconds']:.0f} s by wsg {state['versions']['wsg']} at commit {commit}"
+                  f" (TRAIN = 'always' retrains)")
             return trainer, trainer.history_frame(), {"loaded": True, "seconds": state["seconds"], "path": found}
         print(f"{_shown(found)} does not match this run, training instead:\n  " + "\n  ".join(diff))
     elif not retrain:

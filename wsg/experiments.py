@@ -45,7 +45,7 @@ from wsg.store import (IDENTITY, RESULTS_DIR, StoreMismatchError, check_comparab
                        per_seed, results_dir, store_for, store_path, write_results)
 
 # The store's functions are re-exported: ``wsg.experiments.load_results`` is public API (wsg.store is their home).
-__all__ = ["run", "summary", "difference", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
+__all__ = ["run", "summary", "difference", "plateau_budget", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
            "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "StoreMismatchError", "main"]
 
@@ -231,6 +231,34 @@ def difference(a, b, metric: str | None = None, digests=("code",)) -> dict:
     diff = float(a.mean() - b.mean())
     se = float((a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) ** 0.5)
     return {"diff": diff, "se": se, "separated": abs(diff) > 2 * se}
+
+
+def plateau_budget(history: pd.DataFrame, metric: str, seed: str = "seed", epoch: str = "epoch") -> dict:
+    """The epoch budget a validation plateau supports: the smallest budget within noise of the largest.
+
+    A run with budget ``E`` keeps its best validation epoch among ``1..E`` (the trainer's model
+    selection), so each seed's score at budget ``E`` is its best ``metric`` up to ``E``. The
+    rule: the smallest ``E`` whose scores over seeds are within noise (:func:`difference`, not
+    separated) of the scores at the largest budget run. A budget equal to the largest run means
+    the curve had not flattened: the run was too short to say.
+
+    Args:
+        history: per-epoch validation rows of one setting (columns ``seed``, ``epoch``, ``metric``),
+            e.g. a study's ``*_history.csv`` or a trainer's history with a seed column.
+
+    Returns:
+        ``budget``, ``largest`` (the longest run), ``best`` (seed-mean at the largest budget),
+        ``at_budget`` (seed-mean at ``budget``), ``seeds``, and ``curve``: the seed-mean best-so-far
+        score per budget.
+    """
+    table = history.pivot_table(index=epoch, columns=seed, values=metric).sort_index().cummax()
+    if table.shape[1] < 2:
+        raise ValueError(f"plateau_budget needs >= 2 seeds, got {table.shape[1]}")
+    largest = int(table.index.max())
+    final = table.loc[largest]
+    budget = next(int(e) for e in table.index if not difference(table.loc[e], final)["separated"])
+    return {"budget": budget, "largest": largest, "best": float(final.mean()), "at_budget":
+            float(table.loc[budget].mean()), "seeds": table.shape[1], "curve": table.mean(axis=1)}
 
 
 def strong_bar(key: str, bench, candidates, dataset: str = "charades", profile: str = "tiny",
