@@ -21,21 +21,31 @@ MyST in ``notebooks/``                 Colab copy
 ```` ```{exercise} title ````          a heading ``Exercise N.k: title`` (N the chapter)
 ```` ```{solution} label ````          ``<details><summary>Solution to Exercise N.k
                                        </summary> ... </details>``, folded
+``{solution-start}``/``{solution-end}`` a bold "Solution to Exercise N.k" line before the
+                                       solution's cells and an end line after them (code
+                                       cells cannot sit inside a folded block)
+```` ```{glue:figure} name ````        ``Figure N.k`` and its caption: the cell above draws
+                                       the figure (``wsg.viz.glue`` shows it without myst-nb)
+``{glue:text}`name```                  ``‹name›``, and after the paragraph a code cell
+                                       ``wsg.viz.glued(...)`` (tagged ``colab-glued``) that
+                                       prints those values once the cells above have run
 ```` ```{admonition} title ```` (and   a blockquote whose first line is the title in
 ``{note}``, ``{tip}``, ...)            bold
+```` ```{table} caption ````           the caption in italics above the Markdown table
 ``$$ ... $$ (label)``, ``{math}``      ``$$ ... \\tag{k} $$`` (Colab runs MathJax)
 ``(label)=`` targets, ``%`` comments   dropped
 =====================================  ==================================================
 
 Also rendered, though the chapters do not use them yet: ``{dropdown}`` (folded like a
 solution), ``{figure}``/``{image}`` (the image from the repository at the release tag),
-``{code-block}`` (a fenced block), ``{glue}`` roles and directives (the glued name: a copy
+``{code-block}`` (a fenced block), other ``{glue}`` directives (the glued name: a copy
 has no outputs), ``{sup}``, ``{sub}``, ``{kbd}``, ``{abbr}``, ``{guilabel}``, ``{download}``.
 Colon fences (``:::{name}``) are read like backtick fences. A role or directive without a
 rendering here raises ``ValueError`` naming the chapter, so a new construct in a chapter
 is noticed by ``make colab`` (and tests/test_colab.py) instead of reaching Colab raw.
 
-Code cells are copied unchanged, tags included: the Colab set-up cell (tagged
+Code cells are copied unchanged, tags included (the only added code cells are the
+``colab-glued`` ones): the Colab set-up cell (tagged
 ``skip-execution, nbval-skip, remove-cell`` because the book build and nbval skip it) is
 what installs the book's release of ``wsg`` on Colab. Outputs and execution counts are
 stripped, the jupytext pairing is dropped from the metadata (a copy is generated, not
@@ -284,7 +294,7 @@ def index_labels(root: Path = ROOT) -> dict[str, Target]:
     pages = [(chapter_number(p), p) for p in chapters(root)]
     pages += [(0, p) for p in sorted((root / "book").glob("*.md"))]
     for number, path in pages:
-        exercises = equations = 0
+        exercises = equations = figures = tables = 0
         pending: list[str] = []
         for text in _markdown_sources(path):
             lines = text.splitlines()
@@ -305,7 +315,13 @@ def index_labels(root: Path = ROOT) -> dict[str, Target]:
                     continue
                 options, _ = _split_options(lines[i + 1:i + 40])
                 name = info.group("name")
-                if name == "exercise":
+                if name in ("glue:figure", "figure") and "name" in options:
+                    figures += 1
+                    labels[options["name"]] = Target("figure", number, f"{number}.{figures}", "")
+                elif name == "table" and "name" in options:
+                    tables += 1
+                    labels[options["name"]] = Target("table", number, f"{number}.{tables}", "")
+                elif name == "exercise":
                     numbered = "nonumber" not in options
                     exercises += numbered
                     if "label" in options:
@@ -325,6 +341,8 @@ QUOTES = {"epigraph", "pull-quote", "highlights", "margin", "sidebar", "topic"}
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode"}
 INLINE = re.compile(r"(?P<role>\{(?P<name>[A-Za-z][\w:+.-]*)\}`(?P<content>[^`]*)`)"
                     r"|(?P<code>(?P<ticks>`+)(?!`).*?[^`](?P=ticks)(?!`))", re.S)
+#: the tag of the cells the converter adds after a paragraph with glued numbers (wsg.viz.glued)
+GLUED_TAG = "colab-glued"
 EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 
 
@@ -337,7 +355,10 @@ class ChapterState:
     exercises: int = 0
     equations: int = 0
     heading_level: int = 1
+    figures: int = 0
+    tables: int = 0
     cited: list[str] = field(default_factory=list)
+    glued: list[str] = field(default_factory=list)  # names of {glue:text} values in the current cell
 
 
 class Converter:
@@ -370,9 +391,17 @@ class Converter:
                 cell.outputs = []
                 cell.execution_count = None
             elif cell.cell_type == "markdown":
+                self.state.glued = []
                 cell.source = self.markdown(cell.source)
             cell.metadata.pop("execution", None)
             cells.append(cell)
+            seen_code = any(c.cell_type == "code" for c in cells)  # none before the set-up cell
+            if cell.cell_type == "markdown" and self.state.glued and seen_code:
+                names = ", ".join(f'"{n}"' for n in dict.fromkeys(self.state.glued))
+                shown = nbformat.v4.new_code_cell(f"wsg.viz.glued({names})  # the numbers ‹…› in the text above",
+                                                  id=f"{cell.id}-glued"[:64])
+                shown.metadata["tags"] = [GLUED_TAG]
+                cells.append(shown)
         first = next((c for c in cells if c.cell_type == "markdown"), None)
         if first is not None:
             first.source = self._with_edition_note(first.source)
@@ -528,10 +557,26 @@ class Converter:
             url = self._file_url(arg.strip(), raw=True)
             caption = self._blocks(content) if name == "figure" else []
             return [f"![{alt}]({url})", "", *([f"*{' '.join(x.strip() for x in caption)}*", ""] if caption else [])]
+        if name == "glue:figure":
+            state.figures += 1
+            caption = " ".join(x.strip() for x in self._blocks(content) if x.strip())
+            return [f"**Figure {state.number}.{state.figures}** (drawn by the cell above). {caption}", ""]
         if name.startswith("glue"):
             caption = self._blocks(content)
             return [f"*(The output `{arg.strip()}` is shown by the cell that computes it.)*", "",
                     *caption, ""]
+        if name == "table":  # a Markdown table with its number and caption above it
+            if "name" in options:
+                state.tables += 1
+            number = f"Table {state.number}.{state.tables}. " if "name" in options else ""
+            return [f"*{number}{self.inline(arg.strip())}*", "", *self._blocks(content), ""]
+        if name == "solution-start":  # a solution with code cells: its cells follow, up to solution-end
+            target = self.labels.get(arg.strip())
+            summary = f"Solution to Exercise {target.number}" if target and target.number else "Solution"
+            return [f"**{summary}** (try the exercise first; the cells below, up to the end of the solution, "
+                    "compute it)", "", *self._blocks(content), ""]
+        if name == "solution-end":
+            return ["*(End of the solution.)*", ""]
         raise self._error(f"MyST directive {{{name}}}")
 
     def _file_url(self, target: str, raw: bool = False) -> str:
@@ -574,7 +619,9 @@ class Converter:
         if name == "download":
             return f"[{text or Path(target).name}]({self._file_url(target, raw=True)})"
         if name.startswith("glue"):
-            return f"`{content.split(':')[0]}`"
+            glued = content.split(":")[0].strip()
+            self.state.glued.append(glued)
+            return f"‹{glued}›"
         raise self._error(f"MyST role {{{name}}}")
 
     def _cite(self, name: str, content: str) -> str:
@@ -618,6 +665,11 @@ class Converter:
             if text:
                 return text.replace("{number}", number)
             return (f"Eq. {number}" if name == "numref" else number) + where
+        if target.kind in ("figure", "table"):
+            number = target.number
+            if text:
+                return text.replace("%s", number).replace("{number}", number)
+            return f"{target.kind.capitalize()} {number}"
         if target.kind == "exercise":
             default = f"Exercise {target.number}".strip()
             title = self.inline(target.title)

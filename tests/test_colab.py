@@ -135,7 +135,11 @@ def test_every_solution_is_folded(copies):
             assert where, f"{notebook.stem}: solution line missing from the copy: {line!r}"
             assert all(any(a < w < b for a, b in folds) for w in where), \
                 f"{notebook.stem}: a solution is in the open in the Colab copy: {line!r}"
-        total += len(solutions)
+        gated = len(re.findall(r"^\s*(`{3,}|:{3,})\{solution-start\}", source_md, flags=re.M))
+        marked = len(re.findall(r"^\*\*Solution to Exercise \d+\.\d+\*\* \(try the exercise first", copy_md,
+                                flags=re.M))
+        assert marked == gated, f"{notebook.stem}: {gated} solutions with code cells, {marked} marked in the copy"
+        total += len(solutions) + gated
     assert total >= 30
 
 
@@ -153,7 +157,10 @@ def test_code_cells_are_unchanged_and_without_outputs(copies):
     for notebook in CHAPTERS:
         source, copy = nbformat.read(notebook, as_version=4), copies[notebook.stem]
         code = [(c.id, c.source, c.metadata.get("tags", [])) for c in source.cells if c.cell_type == "code"]
-        assert [(c.id, c.source, c.metadata.get("tags", [])) for c in copy.cells if c.cell_type == "code"] == code
+        added = [c for c in copy.cells if "colab-glued" in c.metadata.get("tags", [])]
+        assert all(c.source.startswith("wsg.viz.glued(") for c in added), f"{notebook.stem}: an added cell"
+        assert [(c.id, c.source, c.metadata.get("tags", [])) for c in copy.cells
+                if c.cell_type == "code" and c not in added] == code
         for cell in copy.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, f"{notebook.stem}: outputs kept"

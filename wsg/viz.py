@@ -176,6 +176,7 @@ def glue(name: str, value, display: bool = True) -> None:
     ``pip install wsg-book``) the chapter still runs: a figure is shown in place
     (``display=True``) and a number is simply not glued (the cell that computed it prints it).
     """
+    _GLUED[name] = value
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -185,6 +186,18 @@ def glue(name: str, value, display: bool = True) -> None:
             show(value)
         return
     myst_glue(name, value, display=display)
+
+
+_GLUED: dict = {}
+
+
+def glued(*names: str) -> None:
+    """Print the values :func:`glue` kept under ``names`` (the Colab copies call it after a paragraph
+    whose numbers the book renders in place: there they read ``‹name›``)."""
+    for name in names:
+        value = _GLUED.get(name, "(computed by a cell further down)")
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"‹{name}› = {shown}")
 
 
 def results_table(rows: dict[str, dict], protocol: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
