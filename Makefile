@@ -23,7 +23,7 @@ CELL_TIMEOUT_tiny := 600
 CELL_TIMEOUT_full := 14400
 CELL_TIMEOUT ?= $(or $(CELL_TIMEOUT_$(WSG_PROFILE)),$(CELL_TIMEOUT_full))
 
-.PHONY: test book unit notebooks book-check env clean browser checkpoints second-machine wheel-check full-check full-check-all colab
+.PHONY: test book book-instructor pdf unit notebooks book-check env clean browser checkpoints second-machine wheel-check full-check full-check-all colab results
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -61,17 +61,56 @@ book-check: env  ## the book's structure, references and links under -W, without
 # as a plain figure (wsg.viz.explorer), and the build sends no widget message at all.
 # jupyter-book's own configuration, built by sphinx-build as `book-check` does, because only that
 # takes -D (the per-profile CELL_TIMEOUT).
-book: env  ## the book with every chapter executed, in _build/html
+#
+# Two editions of the executed book: `book`, the student edition (_config.yml: hide_solutions), in
+# _build/html, and `book-instructor`, with every solution folded under its exercise, in _build/instructor.
+# `book` executes every chapter (a jupyter-cache emptied first, so nothing is reused: the cache keys
+# only on cell text and would not notice a change in the library); `book-instructor` and `pdf` take the
+# chapters' outputs from that cache and execute only a chapter whose cells changed since.
+# After the build, `book` writes the course's lab-time table from the times this build measured
+# (book/lab_times.py), rebuilds the pages that include it (course.md alone: the chapters come from
+# the cache), and checks the pages in headless Chromium (book/check_pages.py): it fails on a defect.
+BOOK_CACHE := $(CURDIR)/_build/.jupyter_cache
+BOOK_RUN    = TQDM_DISABLE=1 WSG_STATIC_EXPLORERS=1 PYTHONPATH=book/_ext $(BIN)/sphinx-build -W --keep-going \
+              -D nb_execution_timeout=$(CELL_TIMEOUT) -D nb_execution_mode=cache -D nb_execution_cache_path=$(BOOK_CACHE)
+
+book: env browser  ## the student edition, every chapter executed, in _build/html; then its page checks
+	rm -rf $(BOOK_CACHE)
+	mkdir -p _build && date +%s > _build/.book-started
 	$(BIN)/jupyter-book config sphinx . >/dev/null
-	TQDM_DISABLE=1 WSG_STATIC_EXPLORERS=1 PYTHONPATH=book/_ext $(BIN)/sphinx-build -W --keep-going -D nb_execution_timeout=$(CELL_TIMEOUT) \
-	    -d _build/.doctrees . _build/html || { rm -f conf.py; exit 1; }
+	$(BOOK_RUN) -d _build/.doctrees . _build/html || { rm -f conf.py; exit 1; }
+	$(BIN)/python book/lab_times.py --doctrees _build/.doctrees \
+	    --build-seconds $$(( $$(date +%s) - $$(cat _build/.book-started) )) || { rm -f conf.py; exit 1; }
+	$(BOOK_RUN) -q -d _build/.doctrees . _build/html || { rm -f conf.py; exit 1; }
 	rm -f conf.py
+	$(BIN)/python book/check_pages.py _build/html
+
+book-instructor: env browser  ## the instructor edition (solutions folded under each exercise) in _build/instructor
+	$(BIN)/jupyter-book config sphinx . >/dev/null
+	$(BOOK_RUN) -D hide_solutions=0 -d _build/.doctrees-instructor . _build/instructor || { rm -f conf.py; exit 1; }
+	rm -f conf.py
+	$(BIN)/python book/check_pages.py _build/instructor
+
+# No LaTeX: jupyter-book's PDF route through LaTeX needs a TeX installation of several GB. The student
+# edition as one HTML page (Sphinx's singlehtml builder), printed by the headless Chromium that the
+# page checks use (book/print_pdf.py). Run after `make book` (it reuses that build's outputs).
+pdf: env browser  ## the student edition as one PDF, _build/pdf/wsg-book.pdf (headless Chromium, no LaTeX)
+	$(BIN)/jupyter-book config sphinx . >/dev/null
+	$(BOOK_RUN) -q -b singlehtml -d _build/.doctrees-pdf . _build/singlehtml || { rm -f conf.py; exit 1; }
+	rm -f conf.py
+	$(BIN)/python book/print_pdf.py _build/singlehtml _build/pdf/wsg-book.pdf
 
 # The chapters' train-or-load checkpoints (wsg.checkpoints), all five shipped (0.2-1.5 MB each): a
 # chapter opened alone (Colab) loads them from the installed wheel instead of training (Chapter 7 needs all).
 CHECKPOINTED = marn wsra vlanet fsan fian
 checkpoints: env  ## remake the shipped tiny checkpoints in checkpoints/tiny (one thread: bit-reproducible)
 	TQDM_DISABLE=1 $(BIN)/python -m wsg checkpoints $(CHECKPOINTED) --dataset charades --profile tiny --seed 0
+
+# The whole results store from one commit (wsg/regenerate.py): about 11 CPU-hours, resumable. It builds
+# results/next/ and skips the jobs already done for the current code digest; commit results/next/
+# between sessions, then `make results ARGS=--promote` moves the complete store into results/.
+results: env  ## remake every file of results/ at one commit (resumable; ARGS=--list shows what is left)
+	TQDM_DISABLE=$${TQDM_DISABLE:-} $(BIN)/python -m wsg.regenerate $(ARGS)
 
 # tests/test_site.py opens the built pages in headless Chromium: Debian's `chromium` package
 # (never a browser download). Installed here when missing and we may (root, apt-get); the

@@ -348,14 +348,80 @@ def test_no_unparsed_dollar_in_prose(pages):
         assert not stray, f"{name}: {len(stray)} unparsed '$' in prose, e.g. {context}"
 
 
-def test_exercise_solutions_are_collapsed_dropdowns(pages):
+def test_student_edition_shows_exercises_without_solutions(pages):
+    """The site is the student edition (``hide_solutions``); tests/test_editions.py checks the
+    instructor edition's folded solutions."""
     for stem in CHAPTERS:
         page = pages[f"notebooks/{stem}.html"]
-        solutions = page.find(lambda el: "solution" in classes(el) and "admonition" in classes(el))
-        assert solutions, f"{stem}: no solutions"
-        for sol in solutions:
-            # sphinx-togglebutton hides `.dropdown` admonitions when the page loads
-            assert {"dropdown", "toggle-hidden"} <= classes(sol), f"{stem}: solution shown: {sol['attrs']}"
+        exercises = page.find(lambda el: {"exercise", "admonition"} <= classes(el))
+        assert len(exercises) >= 4, f"{stem}: {len(exercises)} exercises on the page"
+        solutions = page.find(lambda el: "solution" in classes(el))
+        assert not solutions, f"{stem}: the student edition shows {len(solutions)} solutions"
+
+
+def _visible_search_boxes(page: Tree) -> list[dict]:
+    """Search fields and buttons the theme shows: the navbar's copies are gone (navbar_persistent)."""
+    return page.find(lambda el: el["tag"] in ("button", "input", "form") and (
+        "search-button-field" in classes(el) or "search-button" in classes(el)
+        or el["attrs"].get("type") == "search" or "bd-search" in classes(el)))
+
+
+def test_one_search_box_per_page(pages):
+    """One field in the sidebar (wide windows) and the header's search button (narrow windows: the
+    theme shows it only there); book/check_pages.py counts the visible ones on the laid-out page."""
+    for name, page in pages.items():
+        boxes = _visible_search_boxes(page)
+        fields = [b for b in boxes if "search-button-field" in classes(b)]
+        buttons = [b for b in boxes if "search-button" in classes(b) and b not in fields]
+        assert len(fields) == 1, f"{name}: {len(fields)} search fields"
+        assert len(buttons) <= 1, f"{name}: {len(buttons)} search buttons"
+
+
+def test_every_page_states_its_licence_and_links_the_issue_tracker(pages):
+    repo = CONFIG["repository"]["url"].rstrip("/")
+    for name, page in pages.items():
+        footer = page.find(lambda el: "wsg-licence" in classes(el))
+        assert footer, f"{name}: no licence in the footer"
+        hrefs = {el["attrs"].get("href", "") for el in descendants(footer[0]) if el["tag"] == "a"}
+        assert "https://creativecommons.org/licenses/by/4.0/" in hrefs, f"{name}: no CC BY 4.0 link"
+        assert any(h.endswith("/LICENSE") for h in hrefs), f"{name}: no link to the code's licence"
+        issues = page.find(lambda el: el["tag"] == "a" and el["attrs"].get("href", "").startswith(f"{repo}/issues/new"))
+        assert issues, f"{name}: no 'open issue' link to {repo}/issues/new"
+
+
+def test_the_root_is_a_cover_page(pages):
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["root"] == "book/cover"
+    cover = pages["book/cover.html"]
+    h1 = text_of(cover.find(lambda el: el["tag"] == "h1")[0])
+    assert CONFIG["title"] in h1, h1
+    article = cover.find(lambda el: el["tag"] == "article")[0]
+    text = " ".join(text_of(article).split())
+    assert "Who it is for" in text
+    links = {el["attrs"].get("href", "").split("#")[0] for el in descendants(article) if el["tag"] == "a"}
+    assert "preface.html" in links, "the cover does not link the preface"
+    for stem in CHAPTERS:
+        assert f"../notebooks/{stem}.html" in links, f"the cover does not link {stem}"
+
+
+def test_bibliography_is_author_year_with_links(pages):
+    page = pages["book/bibliography.html"]
+    entries = page.find(lambda el: el["tag"] == "div" and "citation" in classes(el))
+    bib = (ROOT / "book" / "references.bib").read_text()
+    assert 20 <= len(entries) <= len(re.findall(r"^@\w+\{", bib, re.M))  # the cited ones
+    for entry in entries:
+        label = text_of(next(el for el in descendants(entry) if "label" in classes(el))).strip("[] ")
+        assert re.fullmatch(r"[A-Z][^,\[\]]+(?: et al\.)?, \d{4}[a-z]?", label), f"not an author-year label: {label!r}"
+        external = [el for el in descendants(entry) if el["tag"] == "a" and el["attrs"].get("href", "").startswith("http")]
+        assert external, f"{label}: no DOI or URL link"
+
+
+def test_preface_shows_the_chapter_map(pages, site):
+    page = pages["book/preface.html"]
+    images = [el for el in page.elements if el["tag"] == "img" and "chapter_map" in el["attrs"].get("src", "")]
+    assert images and images[0]["attrs"].get("alt"), "the preface's chapter map is missing or has no alt text"
+    figure = page.find(lambda el: el["tag"] == "figure" and el["attrs"].get("id") == "fig-preface-chapter-map")
+    assert figure and "Fig." in text_of(figure[0]), "the chapter map is not a numbered figure"
 
 
 def test_colab_launch_links_point_at_each_colab_copy(pages):
@@ -423,11 +489,28 @@ def test_diagram_code_is_hidden_and_code_lines_stay_in_the_column(pages):
     assert n_diagrams >= 5, "pipeline diagrams not found: the check no longer looks at them"
 
 
-def shown_code_cells(stem: str) -> list[dict]:
-    """The notebook's code cells that appear on its page (``remove-cell`` ones do not)."""
+def shown_code_cells(stem: str, solutions_shown: bool = False) -> list[dict]:
+    """The notebook's code cells that appear on its page: not ``remove-cell`` ones, and in the
+    student edition (solutions hidden) not those of a gated solution (``solution-start`` ... ``-end``)."""
     nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())
-    return [c for c in nb["cells"] if c["cell_type"] == "code"
-            and not {"remove-cell", "remove_cell"} & set(c.get("metadata", {}).get("tags", []))]
+    shown, gated = [], False
+    for c in nb["cells"]:
+        source = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            for marker in re.findall(r"\{solution-(start|end)\}", source):  # in order: the last one wins
+                gated = marker == "start"
+            continue
+        if c["cell_type"] != "code" or {"remove-cell", "remove_cell"} & set(c.get("metadata", {}).get("tags", [])):
+            continue
+        if gated and not solutions_shown:
+            continue
+        shown.append(c)
+    return shown
+
+
+def solutions_shown(page: "Tree") -> bool:
+    """Whether the page is of the instructor edition (its solutions are on the page)."""
+    return bool(page.find(lambda el: {"solution", "admonition"} <= classes(el)))
 
 
 def page_cells(page: Tree) -> list[dict]:
@@ -437,7 +520,8 @@ def page_cells(page: Tree) -> list[dict]:
 def test_code_cells_on_the_page_match_the_notebook(pages):
     """The cell-by-cell mapping that the figure check relies on holds in every build."""
     for stem in CHAPTERS:
-        shown, cells = shown_code_cells(stem), page_cells(pages[f"notebooks/{stem}.html"])
+        page = pages[f"notebooks/{stem}.html"]
+        shown, cells = shown_code_cells(stem, solutions_shown(page)), page_cells(page)
         assert len(cells) == len(shown), f"{stem}: {len(shown)} code cells, {len(cells)} on the page"
         for cell, div in zip(shown, cells):
             first = next((line for line in "".join(cell["source"]).splitlines() if line.strip()), "")
@@ -448,7 +532,8 @@ def test_figure_cells_have_images_in_an_executed_build(pages):
     if not os.environ.get("WSG_SITE"):
         pytest.skip("the test's own build is not executed: set WSG_SITE=_build/html after `make book`")
     for stem in CHAPTERS:
-        for cell, div in zip(shown_code_cells(stem), page_cells(pages[f"notebooks/{stem}.html"])):
+        page = pages[f"notebooks/{stem}.html"]
+        for cell, div in zip(shown_code_cells(stem, solutions_shown(page)), page_cells(page)):
             if "plt.show()" in "".join(cell["source"]):
                 assert any(el["tag"] == "img" for el in descendants(div)), \
                     f"{stem}: figure cell {cell.get('id')} has no image"
