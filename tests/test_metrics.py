@@ -242,3 +242,16 @@ def test_read_only_numpy_input_gives_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(temporal_iou(a, a)[0]) == 1.0
+
+
+def test_best_candidate_iou_against_a_loop():
+    from wsg.metrics import best_candidate_iou, temporal_iou
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.rand(30, generator=g) * 0.7
+    gt = torch.stack([s, s + 0.05 + 0.25 * torch.rand(30, generator=g)], 1)
+    c = torch.rand(12, generator=g) * 0.8
+    cands = torch.stack([c, c + 0.2], 1)
+    loop = torch.tensor([max(float(temporal_iou(k, m)) for k in cands) for m in gt])
+    assert torch.allclose(best_candidate_iou(cands, gt, chunk=7), loop.to(best_candidate_iou(cands, gt).dtype))
+    assert best_candidate_iou(torch.tensor([[0.2, 0.4]]), torch.tensor([[0.2, 0.4], [0.5, 0.6]])).tolist() == [1.0, 0.0]

@@ -26,6 +26,7 @@ from wsg.proposals import didemo_candidate_index, didemo_candidates
 
 __all__ = [
     "temporal_iou",
+    "best_candidate_iou",
     "nms",
     "recall_at",
     "protocol_table",
@@ -68,6 +69,23 @@ def temporal_iou(a, b) -> Tensor:
     inter = (torch.minimum(a[..., 1], b[..., 1]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
     union = torch.maximum(a[..., 1], b[..., 1]) - torch.minimum(a[..., 0], b[..., 0])
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(dtype).tiny), torch.zeros_like(inter))
+
+
+def best_candidate_iou(candidates, gt, chunk: int = 4096) -> Tensor:
+    """For each ground-truth moment, the best IoU any of a method's candidates reaches.
+
+    ``candidates [K, 2]`` (normalised, the method's own: ``model.candidates()``) and
+    ``gt [N, 2]``; returns ``[N]``. Its mean share above ``m`` is the *candidate ceiling*:
+    the R@1,IoU=m of an oracle that always picks the best candidate. A method cannot
+    beat it, so where the ceiling sits below chance among events, the extent fails in the
+    candidate set, not in the scores. Computed in chunks of queries (``[chunk, K]`` at a time).
+    """
+    candidates, gt = _as_float(candidates), _as_float(gt)
+    gt = gt.to(candidates.device)
+    if candidates.ndim != 2 or gt.ndim != 2:
+        raise ValueError(f"candidates [K, 2] and gt [N, 2] expected, got {tuple(candidates.shape)}, {tuple(gt.shape)}")
+    return torch.cat([temporal_iou(candidates[None], part[:, None]).max(dim=1).values
+                      for part in gt.split(chunk)]) if len(gt) else gt.new_zeros(0)
 
 
 def _greedy_nms_sorted(moments: Tensor, threshold: float, top_k: int) -> Tensor:
