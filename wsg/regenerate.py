@@ -86,6 +86,12 @@ PLAN: tuple[Job, ...] = (
     Job("choices under conditions", ("scripts/choices_under_conditions.py", "--jobs", "1", "--methods",
                                      "fsan,vlanet,wsra,marn", "--out", "{out}/choices_under_conditions.csv"),
         ("choices_under_conditions.csv",), 600, (("charades", "start"), ("charades", "compositional"))),
+    Job("candidate ceiling (development worlds)", ("scripts/candidate_ceiling.py", "--worlds", "20", "--out",
+                                                   "{out}/candidate_ceiling_dev.csv"), ("candidate_ceiling_dev.csv",),
+        300, ()),
+    *(Job(f"held-out worlds: {key.upper()}", _EXP + (key, "--worlds", "5", "--profile", "tiny", "--seeds", "0,1,2",
+                                                    "--out", "{out}"), ("tiny-worlds.csv",), seconds, ())
+      for key, seconds in (("wsra", 3000), ("vlanet", 1500), ("fsan", 3000), ("marn", 12000))),
     Job("speed and memory", ("-m", "wsg", "bench", "--profile", "tiny", "--epochs", "3", "--threads", "1", "--out",
                              "{out}/bench.csv"), ("bench.csv",), 120),
     Job("speed and memory at Charades-STA size", ("-m", "wsg", "bench", "--profile", "tiny", "--epochs", "2",
@@ -113,6 +119,8 @@ def _stamp(job: Job, staging: Path, provenance: dict) -> None:
     from wsg.provenance import data_digest
 
     data = "+".join(data_digest(load_synthetic(p, "tiny", **CONDITIONS[c])) for p, c in job.presets)
+    if not job.presets:  # the job records its own data digests (per world)
+        data = None
     for name in job.outputs:
         path = staging / name
         if not path.exists():
@@ -120,7 +128,7 @@ def _stamp(job: Job, staging: Path, provenance: dict) -> None:
         df = pd.read_csv(path)
         if "code" in df and df["code"].notna().all():
             continue  # wsg.experiments rows record their own digests, per benchmark
-        for column, value in {**provenance, "data": data}.items():
+        for column, value in {**provenance, **({"data": data} if data else {})}.items():
             df[column] = value
         df.to_csv(path, index=False)
 
