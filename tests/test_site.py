@@ -264,13 +264,18 @@ def server(site):
 
 
 def chromium(browser: str, url: str, *extra: str, height: int = 1400) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile}",
-               f"--window-size=1280,{height}", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-               "--virtual-time-budget=8000", *extra, url]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    """Headless Chromium, run the one way the page checks run it (book/check_pages.py)."""
+    return _check_pages().chromium(browser, url, *extra, height=height, timeout=90)
+
+
+@functools.lru_cache(maxsize=1)
+def _check_pages():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_pages", ROOT / "book" / "check_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
