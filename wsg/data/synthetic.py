@@ -50,7 +50,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +175,7 @@ class SyntheticConfig:
     boundary: float = 0.6
     latent_dim: int = 32
     seed: int = 0
-    # --- the family's fields (wsg.worlds); defaults reproduce the presets
+    # --- the family's fields (wsg.worlds), all after `seed`; defaults reproduce the presets
     verb_ids: tuple[int, ...] = ()
     object_ids: tuple[int, ...] = ()
     template_ids: tuple[int, ...] = ()
@@ -190,8 +190,8 @@ class SyntheticConfig:
 
     def as_dict(self) -> dict:
         """The fields that define the data: every original field, and each family field that is
-        not at its default (so a preset's key, cache folder and ``config.json`` are those of
-        the generator before the family existed)."""
+        not at its default (so a preset's key, cache folder and ``config.json`` involve only the
+        original fields, and the presets' files stay the same bit for bit)."""
         d = asdict(self)
         for name, default in _FAMILY_DEFAULTS.items():
             if d[name] == default or (isinstance(default, tuple) and tuple(d[name]) == default):
@@ -211,10 +211,9 @@ class SyntheticConfig:
         return verbs, objects, templates
 
 
-#: the family's fields and their defaults (the presets' behaviour)
-_FAMILY_DEFAULTS = {"verb_ids": (), "object_ids": (), "template_ids": (), "adjective_rate": 0.0,
-                    "gap_concentration": 2.0, "length_shape": "dirichlet", "length_concentration": 4.0,
-                    "length_spread": 1.0, "length_ratio": 4.0, "start_prob": 0.5, "scene_drift": 0.0}
+#: the family's fields (those declared after ``seed``) and their defaults (the presets' behaviour)
+_FIELDS = fields(SyntheticConfig)
+_FAMILY_DEFAULTS = {f.name: f.default for f in _FIELDS[[f.name for f in _FIELDS].index("seed") + 1:]}
 
 
 # Bumped whenever the same config would write different files. 2: queries in random order.
