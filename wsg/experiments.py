@@ -45,7 +45,7 @@ from wsg.store import (IDENTITY, RESULTS_DIR, StoreMismatchError, check_comparab
                        per_seed, results_dir, store_for, store_path, write_results)
 
 # The store's functions are re-exported: ``wsg.experiments.load_results`` is public API (wsg.store is their home).
-__all__ = ["run", "summary", "difference", "plateau_budget", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
+__all__ = ["run", "train_one", "summary", "difference", "plateau_budget", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
            "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "StoreMismatchError", "main"]
 
@@ -106,6 +106,27 @@ def unseen_pairs(bench, split: str = "test"):
     return torch.tensor(seen.isna().to_numpy())
 
 
+def train_one(key: str, bench, recipe: dict, seed: int, progress: bool = False, device: str | None = None,
+              checkpoint_dir: str | Path | None = None, **settings):
+    """Seed, build and train one model of ``key`` on ``bench`` with ``recipe`` (:func:`wsg.recipes.get`).
+
+    :func:`wsg.train.set_seed` runs *before* the model is built, so the run depends on its seed
+    only; the trainer selects the best epoch on the validation split. ``settings`` are
+    model-config changes (an ablation). Returns ``(model, trainer, training seconds)``.
+    """
+    from wsg.models import build
+    from wsg.recipes import model_config, train_config
+    from wsg.train import Trainer, set_seed
+
+    set_seed(seed)  # before the model exists: initialisation is part of the seed
+    model = build(key, **model_config(recipe, bench, **settings))
+    trainer = Trainer(model, train_config(recipe, seed=seed, progress=progress, device=device,
+                                          checkpoint_dir=checkpoint_dir))
+    t0 = time.perf_counter()
+    trainer.fit(bench.loader("train", recipe["batch_size"], seed=seed), bench.loader("val"))
+    return model, trainer, time.perf_counter() - t0
+
+
 def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset: str | None = None,
         controls: bool = True, progress: bool = False, device: str | None = None,
         checkpoint_dir: str | Path | None = None, command: str | None = None, **settings) -> pd.DataFrame:
@@ -138,9 +159,8 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
     from wsg.provenance import code_digest, data_digest, fingerprint_id, git_commit, machine_fingerprint
     from wsg.controls import swapped_queries
     from wsg.metrics import event_hit, recall_at
-    from wsg.models import build
-    from wsg.recipes import get, model_config, train_config
-    from wsg.train import Trainer, choose_device, predict_all, set_seed
+    from wsg.recipes import get
+    from wsg.train import choose_device, predict_all
 
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -154,14 +174,9 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
                "code": code_digest(), "data": data_digest(bench)}
     rows = []
     for seed in seeds:
-        set_seed(seed)  # before the model exists: initialisation is part of the seed
-        model = build(key, **model_config(recipe, bench, **settings))
         ckpt = None if checkpoint_dir is None else str(Path(checkpoint_dir) / f"seed{seed}")
-        trainer = Trainer(model, train_config(recipe, seed=seed, progress=progress, device=device,
-                                              checkpoint_dir=ckpt))
-        t0 = time.perf_counter()
-        trainer.fit(bench.loader("train", recipe["batch_size"], seed=seed), bench.loader("val"))
-        seconds = time.perf_counter() - t0
+        model, trainer, seconds = train_one(key, bench, recipe, seed, progress=progress, device=device,
+                                            checkpoint_dir=ckpt, **settings)
         pred = predict_all(model, bench.loader("test"), device=trainer.device)
         row = {"method": key, "dataset": _store_dataset(recipe["dataset"], bench), "profile": prof.name,
                "seed": seed, "variant": _variant_of(bench),
