@@ -227,6 +227,51 @@ def test_eq11_clip_attention_depends_on_the_query():
     torch.testing.assert_close(o1["att_c"].sum(1), torch.ones(2))
 
 
+def test_eq11_as_printed_is_query_blind():
+    """``clip_attention="one-layer"`` (Eq. 11 as printed, one 1 x 1 Conv2d): swapping the queries of a
+    batch leaves the clip attention unchanged although the logits move, by a constant per video."""
+    m = make_model(clip_attention="one-layer")
+    assert m.clip_attention.conv1 is None and m.clip_attention.conv2.weight.shape == (1, 6 + 7, 1, 1)
+    with torch.no_grad():
+        m.clip_attention.conv2.weight.mul_(10.0)
+    b = make_batch(B=2)
+    o1 = m(b)
+    o2 = m(dict(b, words=b["words"].flip(0), words_mask=b["words_mask"].flip(0)))
+    d = o1["logits_c"] - o2["logits_c"]
+    assert d.abs().max() > 1e-3  # the query does reach the logits ...
+    torch.testing.assert_close(d, d[:, :1].expand_as(d))  # ... as one constant per video
+    torch.testing.assert_close(o1["att_c"], o2["att_c"])  # which the softmax removes
+    # by hand: logit_t = w_v . F_vc(t) + w_q . F_q + b
+    w = m.clip_attention.conv2.weight[0, :, 0, 0]
+    p = m.proposals(b["video"], b["video_mask"])
+    _, q = m.query_encoder(b["words"], b["words_mask"])
+    hand = p["F_vc"] @ w[:6] + (q @ w[6:])[:, None] + m.clip_attention.conv2.bias
+    torch.testing.assert_close(o1["logits_c"], hand)
+
+
+def test_separate_clip_conv1d_feeds_only_the_clip_branch():
+    """``clip_reduce="separate"``: the clip features come from the clip branch's own Conv1d (checked
+    by hand with the shared Conv3d on N copies of one clip), and the proposal features ignore it."""
+    m = make_model(clip_reduce="separate")
+    b = make_batch(B=2)
+    p = m.proposals(b["video"], b["video_mask"])
+    red_c = torch.relu(F.conv1d(b["video"].transpose(1, 2), m.proposals.clip_conv1d.weight,
+                                m.proposals.clip_conv1d.bias, padding=1)).transpose(1, 2)
+    w3 = m.proposals.conv3d.weight[:, :, :, 0, 0]  # [d, C, N]: the N "inclusive" points of a 1-clip proposal
+    hand = torch.relu(torch.einsum("btc,dcn->btd", red_c, w3) + m.proposals.conv3d.bias)
+    torch.testing.assert_close(p["F_vc"], hand)
+    with torch.no_grad():
+        m.proposals.clip_conv1d.weight.add_(1.0)
+    p2 = m.proposals(b["video"], b["video_mask"])
+    torch.testing.assert_close(p2["F_vp"], p["F_vp"])
+    assert (p2["F_vc"] - p["F_vc"]).abs().max() > 1e-3
+    shared = make_model()  # the default shares one Conv1d: the same weights give the same proposal map
+    assert not hasattr(shared.proposals, "clip_conv1d")
+    missing, unexpected = shared.load_state_dict(m.state_dict(), strict=False)
+    assert not missing and unexpected == ["proposals.clip_conv1d.weight", "proposals.clip_conv1d.bias"]
+    torch.testing.assert_close(shared.proposals(b["video"], b["video_mask"])["F_vp"], p["F_vp"])
+
+
 def test_masked_softmax_all_invalid_row_is_zero():
     """Masked softmax helper of MARN Eq. 7: invalid entries get 0, an empty row gives zeros, not NaN."""
     out = masked_softmax(torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]),
@@ -468,12 +513,13 @@ def test_shorter_video_in_batch_masks_its_tail():
         m(b)
 
 
-def test_gradients_reach_every_parameter():
+@pytest.mark.parametrize("kw", [{}, {"clip_reduce": "separate"}])
+def test_gradients_reach_every_parameter(kw):
     """Every parameter (both branches, shared Conv1d/Conv3d, encoder, decoder) gets a gradient, except
     the biases of the two Conv2d_2 (Eqs. 7, 11): one scalar added to every logit before the softmax
     cancels, so their gradient is zero up to rounding and a "non-zero" check on them would pass by
     rounding luck. Real gradients here are >= 1e-6, rounding ~1e-10: the line between is 1e-8."""
-    m = make_model()
+    m = make_model(**kw)
     b = strip_labels(make_batch())
     total, _ = m.loss(b, m(b))
     total.backward()
@@ -518,6 +564,9 @@ def test_config_validation():
         MARNConfig(vocab_size=5, video_dim=8, num_clips=10, proposal_pool="lstm")
     with pytest.raises(ValueError):
         MARNConfig(vocab_size=5, video_dim=8, num_clips=10, reduction=3)
+    for bad in ({"clip_attention": "literal"}, {"clip_reduce": "own"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            MARNConfig(vocab_size=5, video_dim=8, num_clips=10, **bad)
 
 
 # ------------------------------------------------------------------ wiring: each path, each term

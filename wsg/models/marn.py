@@ -54,10 +54,12 @@ Choices where the paper is silent or ambiguous (each is tested):
 * **Eq. 11 as printed cannot use the query.** One linear Conv2d on
   ``[F_vc; Tile(F_q)]`` adds a query term that is the same for every clip, and the
   softmax cancels it: the clip attention would ignore the query. We use the Eq. 7
-  structure (Conv2d -> ReLU -> Conv2d) with separate weights for the clip branch.
+  structure (Conv2d -> ReLU -> Conv2d) with separate weights for the clip branch
+  (``clip_attention="two-layer"``); ``"one-layer"`` is Eq. 11 as printed (a 1 x 1 Conv2d).
 * **Clip branch sampling.** Scale 1 on the same sampling matrix builder, the *shared*
   Conv1d and Conv3d (the paper says the Conv3d and the decoder are shared; sharing the
-  Conv1d too is our reading). With ``"inclusive"`` the N points of a 1-clip proposal
+  Conv1d too is our reading; ``clip_reduce="separate"`` gives the clip branch its own
+  Conv1d). With ``"inclusive"`` the N points of a 1-clip proposal
   all sit on the clip itself.
 * **Decoder conditioning (Eq. 9).** The global feature is concatenated to every input
   word embedding (the equation's ``Concat(F, h, e)``; the LSTM carries ``h``); the
@@ -137,6 +139,10 @@ class MARNConfig:
         clip_weight: ``lambda`` of Eq. 14 (not given; 1).
         epsilon: ``eps`` of Eq. 15 (paper: 0.1 Charades, 0.3 ActivityNet); 0 = clip branch
             in training only.
+        clip_attention: ``"two-layer"`` (ours: Eq. 7's Conv2d -> ReLU -> Conv2d for Eq. 11) or
+            ``"one-layer"`` (Eq. 11 as printed: one 1 x 1 Conv2d, which cannot use the query).
+        clip_reduce: ``"shared"`` (ours: the clip branch reuses Eq. 1's Conv1d) or
+            ``"separate"`` (its own Conv1d; the paper names only the Conv3d and decoder as shared).
         pretrained_embeddings / freeze_embeddings: optional GloVe matrix
             ``[vocab_size, word_dim]`` for the query encoder's embedding table, which the
             reconstruction decoder shares (the paper uses GloVe, width not stated); build both with
@@ -162,6 +168,8 @@ class MARNConfig:
     clip_branch: bool = True
     clip_weight: float = 1.0
     epsilon: float = 0.1
+    clip_attention: str = "two-layer"
+    clip_reduce: str = "shared"
     pretrained_embeddings: Any = None
     freeze_embeddings: bool = False
 
@@ -174,6 +182,10 @@ class MARNConfig:
             raise ValueError(f"scale {max(self.scales)} exceeds num_clips={self.num_clips}")
         if self.proposal_pool not in ("conv3d", "avg"):
             raise ValueError(f"proposal_pool must be 'conv3d' or 'avg', got {self.proposal_pool!r}")
+        if self.clip_attention not in ("two-layer", "one-layer"):
+            raise ValueError(f"clip_attention must be 'two-layer' or 'one-layer', got {self.clip_attention!r}")
+        if self.clip_reduce not in ("shared", "separate"):
+            raise ValueError(f"clip_reduce must be 'shared' or 'separate', got {self.clip_reduce!r}")
         if self.video_dim % self.reduction:
             raise ValueError(f"video_dim={self.video_dim} is not divisible by reduction={self.reduction}")
         if self.reduce_kernel % 2 == 0 or self.attention_kernel % 2 == 0:
@@ -263,6 +275,8 @@ class ProposalModule(nn.Module):
         self.cfg = cfg
         reduced = cfg.video_dim // cfg.reduction
         self.conv1d = nn.Conv1d(cfg.video_dim, reduced, cfg.reduce_kernel, padding=cfg.reduce_kernel // 2)
+        if cfg.clip_reduce == "separate":
+            self.clip_conv1d = nn.Conv1d(cfg.video_dim, reduced, cfg.reduce_kernel, padding=cfg.reduce_kernel // 2)
         if cfg.proposal_pool == "conv3d":
             self.conv3d = nn.Conv3d(reduced, cfg.proposal_dim, (cfg.num_points, 1, 1))
         else:  # ablation: average pooling over all clips, then a per-cell linear map
@@ -292,14 +306,14 @@ class ProposalModule(nn.Module):
             self._cache[key] = (torch.cat([Wp, Wc], 1).to(device), valid.to(device))
         return self._cache[key]
 
-    def reduce(self, video: Tensor, video_mask: Tensor) -> Tensor:
+    def reduce(self, video: Tensor, video_mask: Tensor, conv: nn.Conv1d | None = None) -> Tensor:
         """MARN Eq. 1: ``F_v hat = ReLU(Conv1d(F_v))``, kernel 3, ``D -> D / r``; ``[B, T, D/r]``.
 
         Padded clips are zeroed before (so they act as the convolution's zero padding) and
-        after the convolution.
+        after the convolution. ``conv`` defaults to Eq. 1's (shared) Conv1d.
         """
         m = video_mask[..., None].to(video.dtype)
-        x = self.conv1d((video * m).transpose(1, 2)).transpose(1, 2)
+        x = (conv or self.conv1d)((video * m).transpose(1, 2)).transpose(1, 2)
         return F.relu(x) * m
 
     def summarise(self, sampled: Tensor) -> Tensor:
@@ -329,7 +343,12 @@ class ProposalModule(nn.Module):
         valid = map_valid[None] & (ends[None] <= lengths[:, None, None])  # [B, T, S]
         clip_valid = video_mask.bool()
         # MARN Eq. 2 (home: wsg.proposals.apply_sampling): F_v' = W (x) F_v hat, one einsum
-        feats = self.summarise(apply_sampling(reduced, W))  # Eq. 3: [B, T, S + 1, d]
+        if self.cfg.clip_reduce == "shared":
+            feats = self.summarise(apply_sampling(reduced, W))  # Eq. 3: [B, T, S + 1, d]
+        else:  # the clip column samples the clip branch's own reduction
+            clip_reduced = self.reduce(video, video_mask, self.clip_conv1d)
+            feats = torch.cat([self.summarise(apply_sampling(reduced, W[:, :-1])),
+                               self.summarise(apply_sampling(clip_reduced, W[:, -1:]))], 2)
         F_vp = feats[:, :, :-1] * valid[..., None].to(feats.dtype)
         F_vc = feats[:, :, -1] * clip_valid[..., None].to(feats.dtype)
         return {"F_vp": F_vp, "F_vc": F_vc, "valid": valid, "clip_valid": clip_valid, "reduced": reduced}
@@ -347,12 +366,19 @@ class AttentionModule(nn.Module):
     ``forward(features [B, T, S, d], query [B, d_q], valid [B, T, S])`` returns
     ``(attention [B, T, S], logits [B, T, S])``; attention sums to 1 over valid cells.
     (Conv2d_1, being 1 x 1, is applied as a linear map on channels-last features.)
+    ``layers=1`` is Eq. 11 as printed: one 1 x 1 Conv2d of the fused features to a logit.
     """
 
-    def __init__(self, feature_dim: int, query_dim: int, attention_dim: int, kernel: int):
+    def __init__(self, feature_dim: int, query_dim: int, attention_dim: int, kernel: int, layers: int = 2):
         super().__init__()
-        self.conv1 = nn.Conv2d(feature_dim + query_dim, attention_dim, 1)
-        self.conv2 = nn.Conv2d(attention_dim, 1, kernel, padding=kernel // 2)
+        if layers not in (1, 2):
+            raise ValueError(f"layers must be 1 or 2, got {layers}")
+        if layers == 2:
+            self.conv1 = nn.Conv2d(feature_dim + query_dim, attention_dim, 1)
+            self.conv2 = nn.Conv2d(attention_dim, 1, kernel, padding=kernel // 2)
+        else:
+            self.conv1 = None
+            self.conv2 = nn.Conv2d(feature_dim + query_dim, 1, 1)
 
     @staticmethod
     def fuse(features: Tensor, query: Tensor) -> Tensor:
@@ -365,7 +391,10 @@ class AttentionModule(nn.Module):
 
     def forward(self, features: Tensor, query: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         m = valid[..., None].to(features.dtype)
-        hidden = F.relu(F.linear(self.fuse(features, query), self.conv1.weight[:, :, 0, 0], self.conv1.bias)) * m
+        hidden = self.fuse(features, query)
+        if self.conv1 is not None:
+            hidden = F.relu(F.linear(hidden, self.conv1.weight[:, :, 0, 0], self.conv1.bias))
+        hidden = hidden * m
         logits = self.conv2(hidden.permute(0, 3, 1, 2))[:, 0]
         B = logits.shape[0]
         att = masked_softmax(logits.reshape(B, -1), valid.reshape(B, -1)).reshape(logits.shape)
@@ -457,7 +486,7 @@ class MARN(GroundingModel):
         self.attention = AttentionModule(cfg.proposal_dim, cfg.query_dim, cfg.attention_dim, cfg.attention_kernel)
         if cfg.clip_branch:
             self.clip_attention = AttentionModule(cfg.proposal_dim, cfg.query_dim, cfg.attention_dim,
-                                                  cfg.attention_kernel)
+                                                  cfg.attention_kernel, 2 if cfg.clip_attention == "two-layer" else 1)
         self.reconstructor = Reconstructor(self.query_encoder.embed, cfg.proposal_dim, cfg.decoder_dim,
                                            cfg.vocab_size)
 
