@@ -566,7 +566,7 @@ def test_config_validation():
         MARNConfig(vocab_size=5, video_dim=8, num_clips=10, reduction=3)
     for bad in ({"clip_attention": "literal"}, {"clip_reduce": "own"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            MARNConfig(vocab_size=5, video_dim=8, num_clips=10, **bad)
+            MARNConfig(vocab_size=5, video_dim=8, num_clips=32, **bad)
 
 
 # ------------------------------------------------------------------ wiring: each path, each term
