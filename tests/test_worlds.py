@@ -5,6 +5,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from wsg.data.synthetic import (ADJECTIVES, OBJECT_POOL, OBJECTS, TEMPLATE_POOL,
 from wsg import worlds
 from wsg.worlds import (DEV_SEEDS, HELD_OUT_SEEDS, K_MAX, PRESET_SEEDS, HeldOutWorldError, check_dev_seed,
                         check_member, dev_worlds, development, held_out_worlds, load_dev_world, load_world,
-                        recipe_dataset, run_worlds, world_config)
+                        recipe_dataset, run_worlds, world_config, worlds_table)
 
 SMALL = {"num_videos": (12, 4, 4)}
 
@@ -262,11 +263,22 @@ def test_run_worlds_smoke_under_a_step_cap(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     try:
         df = run_worlds(["wsra"], seeds=[0], worlds=[21], cache_dir=tmp_path,
-                        world_overrides={"num_videos": (16, 6, 6)})
+                        world_overrides={"num_videos": (16, 6, 6)}, blind=True)
     finally:
         torch.set_num_threads(before)
-    assert len(df) == 1
-    row = df.iloc[0]
+    assert len(df) == 2 and (df["variant"] == "query-blind").sum() == 1
+    # the candidate-matched controls, computed independently from the recipe's own candidates
+    bench = load_world(21, cache_dir=tmp_path, num_videos=(16, 6, 6))
+    from wsg.baselines import blind_baselines
+    from wsg.models import build
+    from wsg.recipes import get, model_config
+    own = build("wsra", **model_config(get("wsra", "charades", "tiny"), bench)).candidates()
+    ref = blind_baselines(bench, "test", protocol=get("wsra", "charades", "tiny")["protocol"], candidates=own)
+    for control in ("random", "prior"):
+        assert (df[f"{control} R@1,IoU=0.5"] == ref.loc[control, "R@1,IoU=0.5"]).all()
+    table = worlds_table(df)
+    assert table.loc[(21, "wsra"), "query-blind"] == df.loc[df["variant"] == "query-blind", "R@1,IoU=0.5"].item()
+    row = df[df["variant"] != "query-blind"].iloc[0]
     assert row["world"] == 21 and row["method"] == "wsra" and row["seed"] == 0
     assert row["recipe_dataset"] == "charades" and row["num_clips"] == 32 and row["dataset"] == "world21"
     for m in (0.3, 0.5, 0.7):
@@ -277,3 +289,23 @@ def test_run_worlds_smoke_under_a_step_cap(tmp_path, monkeypatch):
     true = row["R@1,IoU=0.5"]
     assert (np.isnan(row["swapped/true"]) if true == 0
             else row["swapped/true"] == pytest.approx(row["swapped R@1,IoU=0.5"] / true))
+
+
+def test_worlds_table_hand_worked():
+    """Best blind control, ratios and the grounding verdict, on hand-made rows."""
+    base = {"events R@1,IoU=0.5": 30.0, "random R@1,IoU=0.5": 10.0, "prior R@1,IoU=0.5": 35.0}
+    rows = pd.DataFrame([
+        {"world": 1, "method": "a", "variant": "", "seed": 0, "R@1,IoU=0.5": 40.0, "swapped/true": 0.2, **base},
+        {"world": 1, "method": "a", "variant": "", "seed": 1, "R@1,IoU=0.5": 50.0, "swapped/true": 0.4, **base},
+        {"world": 1, "method": "a", "variant": "query-blind", "seed": 0, "R@1,IoU=0.5": 44.0, "swapped/true": 1, **base},
+        {"world": 1, "method": "a", "variant": "query-blind", "seed": 1, "R@1,IoU=0.5": 48.0, "swapped/true": 1, **base},
+        {"world": 2, "method": "a", "variant": "", "seed": 0, "R@1,IoU=0.5": 36.0, "swapped/true": 0.5, **base},
+    ])
+    t = worlds_table(rows)
+    one, two = t.loc[(1, "a")], t.loc[(2, "a")]
+    assert one["mean"] == 45.0 and one["std"] == pytest.approx(50 ** 0.5) and one["query-blind"] == 46.0
+    assert one["best blind"] == 46.0 and not one["grounds"]  # below its own query-blind variant
+    assert one["swapped/true"] == pytest.approx(0.3) and one["ratio"] == pytest.approx(1.5)
+    assert two["best blind"] == 35.0 and np.isnan(two["query-blind"]) and not two["grounds"]  # swapped/true 0.5
+    rows.loc[4, "swapped/true"] = 0.3
+    assert worlds_table(rows).loc[(2, "a"), "grounds"]

@@ -418,7 +418,8 @@ def main(argv: Iterable[str] | None = None) -> int:
                         else (dev_worlds(args.dev_worlds), "dev-worlds"))
         for key in args.methods:
             for world in worlds:  # one world at a time: a stopped run keeps what it made
-                rows = run_worlds(key, args.seeds, [world], profile=args.profile, device=args.device, command=command)
+                rows = run_worlds(key, args.seeds, [world], profile=args.profile, device=args.device, command=command,
+                                  blind=args.blind)
                 write_results(rows, args.out, name=name)
                 print(f"world {world} {key}: R@1,IoU=0.5 {rows['R@1,IoU=0.5'].mean():.1f} "
                       f"(chance among events {rows['events R@1,IoU=0.5'].iloc[0]:.1f}), swapped/true "

@@ -85,7 +85,7 @@ from wsg.data.synthetic import (ADJECTIVES, OBJECT_POOL, TEMPLATE_POOL, VERB_POO
                                 preset_config)
 
 __all__ = ["world_config", "load_world", "load_dev_world", "recipe_dataset", "check_member", "dev_worlds",
-           "held_out_worlds", "check_dev_seed", "development", "run_worlds", "HeldOutWorldError",
+           "held_out_worlds", "check_dev_seed", "development", "run_worlds", "worlds_table", "HeldOutWorldError",
            "DEV_SEEDS", "HELD_OUT_SEEDS", "K_MAX", "PRESET_SEEDS", "WORLDS_VERSION", "CLIP_THRESHOLD"]
 
 #: bumped whenever the same world seed would draw a different config
@@ -407,13 +407,17 @@ _IOUS = (0.3, 0.5, 0.7)
 
 def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
                worlds: Iterable[int] = held_out_worlds(5), profile="tiny", cache_dir: str | Path | None = None,
-               world_overrides: dict | None = None, **kwargs) -> pd.DataFrame:
+               world_overrides: dict | None = None, blind: bool = False, **kwargs) -> pd.DataFrame:
     """Train and evaluate each method on each world, with the controls of the evidence standard.
 
     Per world: :func:`load_world`, the recipe dataset (:func:`recipe_dataset`), and chance
     among events on its test split (:func:`wsg.baselines.blind_baselines`, row ``events``,
     under the recipe's protocol). Per method: :func:`wsg.experiments.run` with
-    ``dataset=<recipe dataset>`` (its swapped-query control and event hit included).
+    ``dataset=<recipe dataset>`` (its swapped-query control and event hit included), the
+    blind rankings over the method's own candidates (``random`` and the training-moment
+    ``prior``, from an untrained model of the recipe's config: candidates do not depend on
+    weights) and, with ``blind``, the method's query-blind variant trained on
+    :func:`wsg.controls.query_blind` of the world (rows with ``variant == "query-blind"``).
 
     Args:
         methods: method keys (or one key).
@@ -421,13 +425,15 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
         worlds: world seeds (default the first 5 held-out worlds: the final numbers).
         profile: sizes the data and picks the recipe.
         world_overrides: config fields changed in every world (e.g. smaller ``num_videos``).
+        blind: also train each method's query-blind variant (same seeds).
         **kwargs: passed to :func:`wsg.experiments.run` (``epochs``, ``lr``, ``device``, ...).
 
     Returns:
         one row per (world, method, training seed): every column of :func:`wsg.experiments.run`
         (its ``dataset`` replaced by the world's name, ``world<seed>``) plus ``world``,
         ``recipe_dataset``, ``num_clips``, ``events R@1,IoU=m`` (chance among events),
-        ``R@1,IoU=m / events`` (the ratio to it) for m in 0.3/0.5/0.7, ``swapped/true``
+        ``R@1,IoU=m / events`` (the ratio to it), ``random R@1,IoU=m`` and ``prior R@1,IoU=m``
+        (over the method's own candidates) for m in 0.3/0.5/0.7, ``swapped/true``
         (swapped-query R@1 over true R@1 at IoU 0.5; NaN when the true R@1 is 0) and
         ``event hit``.
 
@@ -435,8 +441,10 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
         HeldOutWorldError: a held-out world inside :func:`development`.
     """
     from wsg.baselines import blind_baselines
+    from wsg.controls import query_blind
     from wsg.experiments import per_seed, run
-    from wsg.recipes import get
+    from wsg.models import build
+    from wsg.recipes import get, model_config
 
     methods = [methods] if isinstance(methods, str) else list(methods)
     worlds = [int(w) for w in worlds]
@@ -452,7 +460,11 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
             protocol = kwargs.get("protocol") or get(key, dataset, profile)["protocol"]
             if protocol not in chance:
                 chance[protocol] = blind_baselines(bench, "test", protocol=protocol).loc["events"]
-            rows = per_seed(run(key, bench, seeds=seeds, profile=profile, dataset=dataset, **kwargs)).copy()
+            own = build(key, **model_config(get(key, dataset, profile), bench)).candidates().detach().cpu()
+            matched = blind_baselines(bench, "test", protocol=protocol, candidates=own)
+            variants = [bench, query_blind(bench)] if blind else [bench]
+            rows = pd.concat([per_seed(run(key, b, seeds=seeds, profile=profile, dataset=dataset, **kwargs))
+                              for b in variants])
             rows["dataset"] = bench.name
             rows.insert(0, "world", w)
             rows["seed"] = rows["seed"].astype(int)
@@ -463,6 +475,8 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
                 rows[f"events {col}"] = float(chance[protocol][col])
                 rows[f"{col} / events"] = rows[col] / float(chance[protocol][col]) if chance[protocol][col] > 0 \
                     else float("nan")
+                for control in ("random", "prior"):
+                    rows[f"{control} {col}"] = float(matched.loc[control, col])
             true, swapped = rows["R@1,IoU=0.5"], rows.get("swapped R@1,IoU=0.5")
             rows["swapped/true"] = (swapped / true.where(true > 0)) if swapped is not None else float("nan")
             if "event hit" not in rows:
@@ -473,3 +487,29 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
     df = pd.concat(out)
     df.index.name = "run"
     return df.reset_index()
+
+
+def worlds_table(rows: pd.DataFrame, metric: str = "R@1,IoU=0.5") -> pd.DataFrame:
+    """Each (world, method) of :func:`run_worlds` rows against its best blind control.
+
+    Columns: ``mean`` and ``std`` of ``metric`` over the seeds; the blind controls ``events``,
+    ``random`` and ``prior`` (over the method's own candidates) and, when the rows hold it, the
+    ``query-blind`` variant's mean; ``best blind`` (the largest of them); ``ratio`` (``mean`` over
+    chance among events) and ``vs best blind`` (``mean`` over ``best blind``); ``swapped/true``
+    (mean over seeds); ``grounds``: the evidence standard's test: above the best blind control
+    *and* a swapped/true of at most 1/3.
+    """
+    real = rows[rows["variant"] != "query-blind"]
+    blind = rows[rows["variant"] == "query-blind"].groupby(["world", "method"])[metric].mean()
+    g = real.groupby(["world", "method"])
+    out = pd.DataFrame({"mean": g[metric].mean(), "std": g[metric].std(ddof=1), "seeds": g[metric].size(),
+                        "events": g[f"events {metric}"].first(), "random": g[f"random {metric}"].first()
+                        if f"random {metric}" in real else float("nan"),
+                        "prior": g[f"prior {metric}"].first() if f"prior {metric}" in real else float("nan"),
+                        "swapped/true": g["swapped/true"].mean()})
+    out["query-blind"] = blind.reindex(out.index)
+    out["best blind"] = out[["events", "random", "prior", "query-blind"]].max(axis=1)
+    out["ratio"] = out["mean"] / out["events"]
+    out["vs best blind"] = out["mean"] / out["best blind"]
+    out["grounds"] = (out["mean"] > out["best blind"]) & (out["swapped/true"] <= 1 / 3)
+    return out
