@@ -162,6 +162,26 @@ def test_difference_is_welch_standard_error_by_hand():
         difference([1.0], [1.0, 2.0])
 
 
+def test_departure_table_compares_each_arm_with_ours_by_hand():
+    from wsg.experiments import departure_table
+    from wsg.store import StoreMismatchError
+
+    def rows(arm, values, code="c1"):
+        return [{"method": "m", "arm": arm, "seed": i, "R@1,IoU=0.5": v, "restores": f"paper {arm}",
+                 "code": code, "data": "d"} for i, v in enumerate(values)]
+
+    df = pd.DataFrame(rows("ours", [1, 2, 3]) + rows("a", [2, 4, 6]) + rows("b", [-9, -8, -7]))
+    t = departure_table(df, "m")
+    assert list(t.index) == ["a", "b"] and (t["seeds"] == 3).all()
+    assert t.loc["a", "ours - arm"] == -2.0 and abs(t.loc["a", "se"] - (5 / 3) ** 0.5) < 1e-12
+    assert t.loc["a", "verdict"] == "within noise" and t.loc["b", "verdict"] == "separated"
+    assert t.loc["b", "arm"] == -8.0 and t.loc["b", "restores"] == "paper b"
+    with pytest.raises(StoreMismatchError):  # an arm made by other code is not compared
+        departure_table(pd.DataFrame(rows("ours", [1, 2, 3]) + rows("a", [2, 4, 6], code="c2")), "m")
+    with pytest.raises(ValueError, match="no rows"):
+        departure_table(df, "other")
+
+
 def test_label_budget_keeps_a_fraction_of_distinct_training_moments(small_bench):
     from wsg.experiments import _variant_of
 

@@ -45,7 +45,7 @@ from wsg.store import (IDENTITY, RESULTS_DIR, StoreMismatchError, check_comparab
                        per_seed, results_dir, store_for, store_path, write_results)
 
 # The store's functions are re-exported: ``wsg.experiments.load_results`` is public API (wsg.store is their home).
-__all__ = ["run", "train_one", "summary", "difference", "plateau_budget", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
+__all__ = ["run", "train_one", "summary", "difference", "departure_table", "plateau_budget", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
            "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "StoreMismatchError", "main"]
 
@@ -246,6 +246,30 @@ def difference(a, b, metric: str | None = None, digests=("code",)) -> dict:
     diff = float(a.mean() - b.mean())
     se = float((a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) ** 0.5)
     return {"diff": diff, "se": se, "separated": abs(diff) > 2 * se}
+
+
+def departure_table(rows: pd.DataFrame, method: str, metric: str = "R@1,IoU=0.5") -> pd.DataFrame:
+    """Each departure of ``method`` against the recipe, from ``scripts/departures.py`` rows.
+
+    One row per arm other than ``ours`` (index: the departure): ``restores`` (the paper's
+    reading the arm brings back), ``ours`` and ``arm`` (mean over seeds, with ``ours std`` and
+    ``arm std``), ``ours - arm``, its ``se`` and the ``verdict`` of :func:`difference`:
+    ``"within noise"`` or ``"separated"``. The arms are compared only when made by the same
+    code on the same data (:func:`wsg.store.check_comparable`).
+    """
+    mine = rows[rows["method"] == method]
+    if mine.empty:
+        raise ValueError(f"departure_table: no rows for method {method!r}")
+    ours = mine[mine["arm"] == "ours"]
+    out = {}
+    for arm, r in mine[mine["arm"] != "ours"].groupby("arm", sort=False):
+        d = difference(ours, r, metric=metric, digests=("code", "data"))
+        out[arm] = {"restores": r["restores"].iloc[0], "ours": ours[metric].mean(), "ours std": ours[metric].std(),
+                    "arm": r[metric].mean(), "arm std": r[metric].std(), "ours - arm": d["diff"], "se": d["se"],
+                    "verdict": "separated" if d["separated"] else "within noise", "seeds": len(r)}
+    df = pd.DataFrame.from_dict(out, orient="index")
+    df.index.name = "departure"
+    return df
 
 
 def plateau_budget(history: pd.DataFrame, metric: str, seed: str = "seed", epoch: str = "epoch") -> dict:
