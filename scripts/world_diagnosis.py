@@ -86,8 +86,11 @@ def main(argv=None) -> None:
                         continue
                     rows, history = diagnose(key, world, seed, args.profile)
                     rows = rows.assign(data=data, **provenance)
-                    for frame, path in ((rows, out), (history.assign(data=data, **provenance), hist)):
-                        frame.to_csv(path, mode="a", header=not path.exists(), index=False)
+                    rows.to_csv(out, mode="a", header=not out.exists(), index=False)
+                    history = history.assign(data=data, **provenance)  # its loss columns are the method's own
+                    if hist.exists():
+                        history = pd.concat([pd.read_csv(hist), history], ignore_index=True)
+                    history.to_csv(hist, index=False)
                     hit = (rows["iou"] >= 0.5).mean() * 100
                     print(f"world {world} {key} seed {seed}: R@1,IoU=0.5 {hit:.1f} (val), best epoch "
                           f"{rows['best_epoch'].iloc[0]}, {rows['seconds'].iloc[0]:.0f} s", flush=True)
