@@ -237,6 +237,9 @@ def test_weak_recipes_never_read_a_training_moment(preset, monkeypatch):
             continue
         r = recipes.get(key, preset, "tiny")
         assert recipes.model_config(r, withheld) == recipes.model_config(r, bench), key
+        if key in ("vlanet", "wsra"):  # the windows read off the validation moments, too
+            r["windows"] = "validation"
+            assert recipes.model_config(r, withheld) == recipes.model_config(r, bench), key
 
 
 def test_marn_scales_need_a_validation_split():
@@ -244,3 +247,38 @@ def test_marn_scales_need_a_validation_split():
     bench.splits = {"train": None, "test": None}
     with pytest.raises(ValueError, match="validation"):
         recipes.model_config(recipes.get("marn", "charades", "tiny"), bench)
+
+
+def test_validation_windows_hand_worked():
+    """Quantiles of the lengths at (i + 1/2) / count, at least one clip: lengths 0.1, 0.2, ..., 1.0."""
+    lengths = torch.arange(1, 11, dtype=torch.float64) / 10
+    moments = torch.stack([torch.zeros(10, dtype=torch.float64), lengths], 1)
+    expected = tuple(float(np.quantile(lengths.numpy(), q)) for q in (0.25, 0.75))  # (0.325, 0.775)
+    assert recipes.validation_windows(moments, 2, 32) == pytest.approx(expected)
+    assert recipes.validation_windows(moments * 0.001, 2, 32) == (1 / 32, 1 / 32)  # never below one clip
+
+
+def test_validation_windows_in_model_config():
+    """VLANet's windows in frames (fractions x video_frames), WSRA's as fractions, from the validation
+    moments and as many as the recipe has; other methods and unknown rules are refused."""
+    from wsg.models.vlanet import VLANetConfig
+
+    bench = fake_bench("charades", 32)
+    val = bench.moments("val")
+    for key, field, count in (("vlanet", "window_frames", 3), ("wsra", "window_fractions", 4)):
+        r = recipes.get(key, "charades", "tiny")
+        r["windows"] = "validation"
+        got = recipes.model_config(r, bench)[field]
+        fractions = recipes.validation_windows(val, count, 32)
+        scale = VLANetConfig.video_frames if key == "vlanet" else 1.0
+        assert got == pytest.approx(tuple(f * scale for f in fractions)) and len(got) == count
+        wsg.models.build(key, **recipes.model_config(r, bench))  # a valid config
+    for key in ("marn", "fsan"):
+        r = recipes.get(key, "charades", "tiny")
+        r["windows"] = "validation"
+        with pytest.raises(ValueError, match="VLANet and WSRA"):
+            recipes.model_config(r, bench)
+    r = recipes.get("wsra", "charades", "tiny")
+    r["windows"] = "quantiles"
+    with pytest.raises(ValueError, match="windows must be one of"):
+        recipes.model_config(r, bench)

@@ -49,7 +49,6 @@ __all__ = ["run", "train_one", "summary", "difference", "departure_table", "plat
            "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
            "StoreMismatchError", "main"]
 
-_TRAIN_SETTINGS = ("lr", "epochs", "batch_size", "protocol", "num_clips")
 
 
 def _dataset_of(bench) -> str:
@@ -142,7 +141,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         controls: also evaluate the swapped-query control and the event hit.
         checkpoint_dir: per-seed checkpoints in ``<dir>/seed<k>`` (resumed if present).
         command: the command line recorded with the rows (default ``sys.argv``).
-        **settings: ``lr``, ``epochs``, ``batch_size``, ``protocol`` override the recipe's
+        **settings: ``lr``, ``epochs``, ``batch_size``, ``protocol``, ``windows`` override the recipe's
             training settings; any other name is a model-config change (an ablation).
 
     Returns:
@@ -159,7 +158,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
     from wsg.provenance import code_digest, data_digest, fingerprint_id, git_commit, machine_fingerprint
     from wsg.controls import swapped_queries
     from wsg.metrics import event_hit, recall_at
-    from wsg.recipes import get
+    from wsg.recipes import TRAIN_FIELDS, get
     from wsg.train import choose_device, predict_all
 
     seeds = [int(s) for s in seeds]
@@ -167,7 +166,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
         raise ValueError("run: seeds is empty; give at least one seed (three or more for a comparison)")
     prof = get_profile(profile)
     recipe = get(key, dataset or _dataset_of(bench), prof.name)
-    train_changes = {k: settings.pop(k) for k in list(settings) if k in _TRAIN_SETTINGS}
+    train_changes = {k: settings.pop(k) for k in list(settings) if k in TRAIN_FIELDS}
     recipe.update(train_changes)
     unseen = unseen_pairs(bench)
     digests = {"generator": GENERATOR_VERSION if getattr(bench, "config", None) is not None else "",
@@ -193,7 +192,7 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
                         recall_at(sw["moments"], sw["gt"], protocol=recipe["protocol"]).items()})
         row.update({"best_epoch": trainer.best_epoch, "epochs": recipe["epochs"], "seconds": round(seconds, 2),
                     "parameters": sum(p.numel() for p in model.parameters()),
-                    "protocol": recipe["protocol"], "settings": repr(settings) if settings else "",
+                    "protocol": recipe["protocol"], "settings": repr({**train_changes, **settings}) if train_changes or settings else "",
                     "wsg_version": __version__, "commit": git_commit() or "unknown", **digests,
                     "machine": fingerprint_id(), "fingerprint": json.dumps(machine_fingerprint(), sort_keys=True),
                     "device": str(choose_device(device)), "torch": torch.__version__,

@@ -49,8 +49,10 @@ SYNTHETIC = ("charades", "activitynet")
 REAL = ("charades-sta", "activitynet-captions", "tacos", "didemo")
 DATASETS = SYNTHETIC + REAL
 PROFILES = ("tiny", "full")
-#: recipe entries that are not model-config fields
-TRAIN_FIELDS = ("lr", "epochs", "batch_size", "num_clips", "protocol")
+#: recipe entries that are not model-config fields (``windows``: see :func:`model_config`)
+TRAIN_FIELDS = ("lr", "epochs", "batch_size", "num_clips", "protocol", "windows")
+#: the window rules of :func:`model_config`: the recipe's windows, or windows read off the validation moments
+WINDOW_RULES = ("recipe", "validation")
 
 OURS = "ours"
 CHAPTER = "ours (the method's chapter, synthetic data)"
@@ -381,22 +383,57 @@ def marn_scales(moments: torch.Tensor, num_clips: int) -> tuple[int, ...]:
     return scales_from_lengths(moments, num_clips)
 
 
+def validation_windows(moments: torch.Tensor, count: int, num_clips: int) -> tuple[float, ...]:
+    """``count`` window lengths (fractions of the video) that split the given moments' lengths into
+    equal shares: the length quantiles at ``(i + 1/2) / count``, at least one clip long.
+
+    Ours, not a paper's: VLANet's and WSRA's windows are fixed fractions of every video, set for
+    Charades-STA; on a world whose moments are shorter or longer they cannot express its moments
+    (their *candidate ceiling*, ``scripts/candidate_ceiling.py``). :func:`model_config` passes the
+    **validation** moments, as for MARN's scales.
+    """
+    lengths = (moments[:, 1] - moments[:, 0]).double()
+    levels = (torch.arange(count, dtype=torch.float64) + 0.5) / count
+    return tuple(max(float(q), 1.0 / num_clips) for q in torch.quantile(lengths, levels))
+
+
 def model_config(recipe: dict, bench, **changes) -> dict:
     """Everything :func:`wsg.models.build` needs: the benchmark's data fields + the recipe's model.
 
     MARN's scales, when the recipe has none (the synthetic presets), come from
     :func:`marn_scales` on the benchmark's **validation** moments (never the training split's:
-    weak supervision). ``changes`` override the result (ablations).
+    weak supervision). With ``recipe["windows"] == "validation"`` (an option of ours; default
+    ``"recipe"``) VLANet's and WSRA's window lengths come from :func:`validation_windows` on the same
+    moments, as many windows as the recipe has. ``changes`` override the result (ablations).
 
     Raises:
-        ValueError: MARN without recipe scales on a benchmark with no validation split.
+        ValueError: MARN without recipe scales (or validation windows) on a benchmark with no
+            validation split; validation windows for a method without windows; an unknown rule.
     """
     config = {**bench.model_kwargs(), **copy.deepcopy(recipe["model"])}
+    rule = recipe.get("windows", "recipe")
+    if rule not in WINDOW_RULES:
+        raise ValueError(f"recipe windows must be one of {WINDOW_RULES}, got {rule!r}")
+    needs_val = (recipe["key"] == "marn" and "scales" not in config) or rule == "validation"
+    if needs_val and "val" not in bench.splits:
+        raise ValueError(f"{bench.name}: {recipe['key']}'s proposal lengths are chosen on the validation split, and "
+                         f"this benchmark has none (splits {sorted(bench.splits)}); give them explicitly")
     if recipe["key"] == "marn" and "scales" not in config:
-        if "val" not in bench.splits:
-            raise ValueError(f"{bench.name}: MARN's scales are chosen on the validation split, and this benchmark "
-                             f"has none (splits {sorted(bench.splits)}); give scales=... explicitly")
         config["scales"] = marn_scales(bench.moments("val"), bench.num_clips)
+    if rule == "validation":
+        from wsg.models.vlanet import VLANetConfig
+        from wsg.models.wsra import WSRAConfig
+
+        if recipe["key"] == "vlanet":
+            count = len(config.get("window_frames", VLANetConfig.window_frames))
+            frames = config.get("video_frames", VLANetConfig.video_frames)
+            config["window_frames"] = tuple(f * frames for f in
+                                            validation_windows(bench.moments("val"), count, bench.num_clips))
+        elif recipe["key"] == "wsra":
+            count = len(config.get("window_fractions", WSRAConfig.window_fractions))
+            config["window_fractions"] = validation_windows(bench.moments("val"), count, bench.num_clips)
+        else:
+            raise ValueError(f"windows='validation' applies to VLANet and WSRA, not {recipe['key']}")
     return {**config, **changes}
 
 

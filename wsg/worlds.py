@@ -444,7 +444,7 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
     from wsg.controls import query_blind
     from wsg.experiments import per_seed, run
     from wsg.models import build
-    from wsg.recipes import get, model_config
+    from wsg.recipes import TRAIN_FIELDS, get, model_config
 
     methods = [methods] if isinstance(methods, str) else list(methods)
     worlds = [int(w) for w in worlds]
@@ -457,10 +457,12 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
         dataset = bench.recipe_dataset
         chance = {}
         for key in methods:
-            protocol = kwargs.get("protocol") or get(key, dataset, profile)["protocol"]
+            recipe = get(key, dataset, profile)
+            recipe.update({k: kwargs[k] for k in TRAIN_FIELDS if k in kwargs})  # as run() will
+            protocol = recipe["protocol"]
             if protocol not in chance:
                 chance[protocol] = blind_baselines(bench, "test", protocol=protocol).loc["events"]
-            own = build(key, **model_config(get(key, dataset, profile), bench)).candidates().detach().cpu()
+            own = build(key, **model_config(recipe, bench)).candidates().detach().cpu()
             matched = blind_baselines(bench, "test", protocol=protocol, candidates=own)
             variants = [bench, query_blind(bench)] if blind else [bench]
             rows = pd.concat([per_seed(run(key, b, seeds=seeds, profile=profile, dataset=dataset, **kwargs))
