@@ -13,9 +13,13 @@ refused) and each weakly-supervised method with the recipe its world takes
 - ``<out stem>_history.csv``: the validation curve of every run (epoch, loss, R@1, ...), to see
   when a seed collapses and which epoch the trainer kept.
 
-Resumable: a (world, method, seed) already in ``<out>`` is skipped. ::
+With ``--windows validation`` VLANet and WSRA take windows read off each world's validation
+moments (:func:`wsg.recipes.validation_windows`, ours); the ``windows`` column says which rule
+made a row. Resumable: a (world, method, seed, windows) already in ``<out>`` is skipped. ::
 
     python scripts/world_diagnosis.py --worlds 0,3,5 --out results/world_diagnosis_dev.csv
+    python scripts/world_diagnosis.py --worlds 0,3,5 --methods wsra,vlanet --windows validation \
+        --out results/world_windows_dev.csv
 """
 from __future__ import annotations
 
@@ -33,20 +37,23 @@ from wsg.experiments import train_one
 from wsg.metrics import temporal_iou
 from wsg.models import supervision_of
 from wsg.provenance import code_digest, data_digest, git_commit
-from wsg.recipes import METHODS, get
+from wsg.recipes import METHODS, WINDOW_RULES, get
 from wsg.train import predict_all
 from wsg.worlds import check_dev_seed, development, load_dev_world
 
 
-def diagnose(key: str, world: int, seed: int, profile: str = "tiny") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train ``key`` on development world ``world`` with ``seed``; per-query validation rows and its history."""
+def diagnose(key: str, world: int, seed: int, profile: str = "tiny", windows: str = "recipe"
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train ``key`` on development world ``world`` with ``seed`` (and the recipe's ``windows`` rule,
+    :func:`wsg.recipes.model_config`); per-query validation rows and its history."""
     bench = load_dev_world(world, profile)
-    recipe = get(key, bench.recipe_dataset, profile)
+    recipe = {**get(key, bench.recipe_dataset, profile), "windows": windows}
     model, trainer, seconds = train_one(key, bench, recipe, seed)
     pred = predict_all(model, bench.loader("val"), device=trainer.device)
     top1, gt = pred["moments"][:, 0], pred["gt"]
     table = bench.splits["val"].reset_index(drop=True)
-    rows = pd.DataFrame({"world": world, "method": key, "seed": seed, "recipe_dataset": bench.recipe_dataset,
+    rows = pd.DataFrame({"world": world, "method": key, "seed": seed, "windows": windows,
+                         "recipe_dataset": bench.recipe_dataset,
                          "video_id": table["video_id"], "true start": gt[:, 0].numpy(), "true end": gt[:, 1].numpy(),
                          "pred start": top1[:, 0].numpy(), "pred end": top1[:, 1].numpy(),
                          "iou": temporal_iou(top1, gt).numpy(), "best_epoch": trainer.best_epoch,
@@ -57,7 +64,7 @@ def diagnose(key: str, world: int, seed: int, profile: str = "tiny") -> tuple[pd
     multi = table.groupby("video_id")["video_id"].transform("size").to_numpy() > 1
     rows["swapped start"], rows["swapped end"] = np.nan, np.nan
     rows.loc[multi, "swapped start"], rows.loc[multi, "swapped end"] = sw[:, 0], sw[:, 1]
-    history = trainer.history_frame().assign(world=world, method=key, seed=seed)
+    history = trainer.history_frame().assign(world=world, method=key, seed=seed, windows=windows)
     return rows, history
 
 
@@ -67,30 +74,34 @@ def main(argv=None) -> None:
     ap.add_argument("--methods", default=",".join(k for k in METHODS if supervision_of(k) != "full"))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--profile", default="tiny")
+    ap.add_argument("--windows", default="recipe", choices=WINDOW_RULES,
+                    help="VLANet's and WSRA's window rule (wsg.recipes.model_config)")
     ap.add_argument("--out", default="results/world_diagnosis_dev.csv")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     hist = out.with_name(out.stem + "_history.csv")
-    done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["world", "method", "seed"])
-    keys = set(zip(done["world"], done["method"], done["seed"]))
+    done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["world", "method", "seed", "windows"])
+    done["windows"] = done.get("windows", pd.Series("recipe", index=done.index)).fillna("recipe")
+    keys = set(zip(done["world"], done["method"], done["seed"], done["windows"]))
     provenance = {"profile": args.profile, "wsg_version": wsg.__version__, "commit": git_commit() or "unknown",
                   "code": code_digest(), "generator": GENERATOR_VERSION,
-                  "command": "python scripts/world_diagnosis.py " + f"--worlds {args.worlds} --methods {args.methods}"}
+                  "command": "python scripts/world_diagnosis.py " + f"--worlds {args.worlds} --methods {args.methods}"
+                  + (f" --windows {args.windows}" if args.windows != "recipe" else "")}
     with development():
         for world in (check_dev_seed(int(w)) for w in args.worlds.split(",")):
             data = data_digest(load_dev_world(world, args.profile))
             for key in args.methods.split(","):
                 for seed in (int(s) for s in args.seeds.split(",")):
-                    if (world, key, seed) in keys:
+                    if (world, key, seed, args.windows) in keys:
                         continue
-                    rows, history = diagnose(key, world, seed, args.profile)
+                    rows, history = diagnose(key, world, seed, args.profile, args.windows)
                     rows = rows.assign(data=data, **provenance)
-                    rows.to_csv(out, mode="a", header=not out.exists(), index=False)
-                    history = history.assign(data=data, **provenance)  # its loss columns are the method's own
-                    if hist.exists():
-                        history = pd.concat([pd.read_csv(hist), history], ignore_index=True)
-                    history.to_csv(hist, index=False)
+                    # each method's history has its own loss columns: the files are rewritten whole
+                    for frame, path in ((rows, out), (history.assign(data=data, **provenance), hist)):
+                        if path.exists():
+                            frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+                        frame.to_csv(path, index=False)
                     hit = (rows["iou"] >= 0.5).mean() * 100
                     print(f"world {world} {key} seed {seed}: R@1,IoU=0.5 {hit:.1f} (val), best epoch "
                           f"{rows['best_epoch'].iloc[0]}, {rows['seconds'].iloc[0]:.0f} s", flush=True)
