@@ -20,6 +20,17 @@ def test_run_seeds_before_building_so_rows_do_not_depend_on_what_ran_before(smal
     assert list(a.index) == ["seed 3", "mean", "std"]
 
 
+def test_run_takes_the_window_rule_and_records_it(small_bench, monkeypatch):
+    """``windows="validation"`` reaches model_config (the model gets the validation windows) and the row."""
+    from wsg import recipes
+
+    seen = []
+    real = recipes.model_config
+    monkeypatch.setattr(recipes, "model_config", lambda r, b, **kw: seen.append(r.get("windows")) or real(r, b, **kw))
+    row = per_seed(run("vlanet", small_bench, seeds=[0], epochs=1, controls=False, windows="validation")).iloc[0]
+    assert seen == ["validation"] and row["settings"] == repr({"epochs": 1, "windows": "validation"})
+
+
 def test_run_refuses_an_empty_seed_list(small_bench):
     with pytest.raises(ValueError, match="seeds is empty"):
         run("wsra", small_bench, seeds=[])

@@ -45,9 +45,9 @@ from wsg.store import (IDENTITY, RESULTS_DIR, StoreMismatchError, check_comparab
                        per_seed, results_dir, store_for, store_path, write_results)
 
 # The store's functions are re-exported: ``wsg.experiments.load_results`` is public API (wsg.store is their home).
-__all__ = ["run", "train_one", "summary", "difference", "departure_table", "plateau_budget", "unseen_pairs", "CONDITIONS", "per_seed", "load_results", "store_path",
-           "results_dir", "find_store", "store_for", "write_results", "strong_bar", "describe_bar", "IDENTITY",
-           "StoreMismatchError", "main"]
+__all__ = ["run", "train_one", "summary", "difference", "departure_table", "plateau_budget", "unseen_pairs",
+           "CONDITIONS", "per_seed", "load_results", "store_path", "results_dir", "find_store", "store_for",
+           "write_results", "strong_bar", "describe_bar", "IDENTITY", "StoreMismatchError", "main"]
 
 
 
@@ -192,7 +192,8 @@ def run(key: str, bench, seeds: Sequence[int] = (0, 1, 2), profile=None, dataset
                         recall_at(sw["moments"], sw["gt"], protocol=recipe["protocol"]).items()})
         row.update({"best_epoch": trainer.best_epoch, "epochs": recipe["epochs"], "seconds": round(seconds, 2),
                     "parameters": sum(p.numel() for p in model.parameters()),
-                    "protocol": recipe["protocol"], "settings": repr({**train_changes, **settings}) if train_changes or settings else "",
+                    "protocol": recipe["protocol"],
+                    "settings": repr({**train_changes, **settings}) if train_changes or settings else "",
                     "wsg_version": __version__, "commit": git_commit() or "unknown", **digests,
                     "machine": fingerprint_id(), "fingerprint": json.dumps(machine_fingerprint(), sort_keys=True),
                     "device": str(choose_device(device)), "torch": torch.__version__,
@@ -395,7 +396,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     """``python -m wsg.experiments``: fill the results store (see the module docstring)."""
     from wsg.controls import query_blind
     from wsg.data import load_synthetic
-    from wsg.recipes import METHODS, SYNTHETIC
+    from wsg.recipes import METHODS, SYNTHETIC, WINDOW_RULES
 
     parser = argparse.ArgumentParser(prog="python -m wsg.experiments",
                                      description="Train methods over seeds and write results/<profile>-<dataset>.csv.")
@@ -417,6 +418,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                              "rows in results/<profile>-worlds.csv")
     parser.add_argument("--dev-worlds", type=int, default=None, metavar="K",
                         help="the first K development worlds (rows in results/<profile>-dev-worlds.csv)")
+    parser.add_argument("--windows", default=None, choices=WINDOW_RULES,
+                        help="VLANet's and WSRA's windows: the recipe's (default) or read off the validation "
+                             "moments (wsg.recipes.model_config)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default results/)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=1,
@@ -434,6 +438,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         i = given.index("--out")
         given = given[:i] + given[i + 2:]
     command = "python -m wsg.experiments " + " ".join(shlex.quote(a) for a in given)
+    windows = {"windows": args.windows} if args.windows else {}
     if args.worlds or args.dev_worlds:
         from wsg.worlds import dev_worlds, held_out_worlds, run_worlds
 
@@ -442,7 +447,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         for key in args.methods:
             for world in worlds:  # one world at a time: a stopped run keeps what it made
                 rows = run_worlds(key, args.seeds, [world], profile=args.profile, device=args.device, command=command,
-                                  blind=args.blind)
+                                  blind=args.blind, **windows)
                 write_results(rows, args.out, name=name)
                 print(f"world {world} {key}: R@1,IoU=0.5 {rows['R@1,IoU=0.5'].mean():.1f} "
                       f"(chance among events {rows['events R@1,IoU=0.5'].iloc[0]:.1f}), swapped/true "
@@ -456,7 +461,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                 variants = [bench.with_labelled_fraction(f) for f in args.label_fractions]
             for b in variants:
                 t0 = time.perf_counter()
-                df = run(key, b, args.seeds, profile=args.profile, device=args.device, command=command)
+                df = run(key, b, args.seeds, profile=args.profile, device=args.device, command=command, **windows)
                 write_results(df, args.out)
                 mean = df.loc["mean"]
                 print(f"{dataset} {key} {_variant_of(b)}: R@1,IoU=0.5 {mean['R@1,IoU=0.5']:.1f} "
