@@ -13,7 +13,7 @@ refused) and each weakly-supervised method with the recipe its world takes
 - ``<out stem>_history.csv``: the validation curve of every run (epoch, loss, R@1, ...), to see
   when a seed collapses and which epoch the trainer kept.
 
-With ``--windows validation`` VLANet and WSRA take windows read off each world's validation
+With ``--windows validation`` VLANet and WSRA take windows (FSAN span lengths) read off each world's validation
 moments (:func:`wsg.recipes.validation_windows`, ours); the ``windows`` column says which rule
 made a row. Resumable: a (world, method, seed, windows) already in ``<out>`` is skipped. ::
 
@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--profile", default="tiny")
     ap.add_argument("--windows", default="recipe", choices=WINDOW_RULES,
-                    help="VLANet's and WSRA's window rule (wsg.recipes.model_config)")
+                    help="VLANet's and WSRA's windows, FSAN's span lengths (wsg.recipes.model_config)")
     ap.add_argument("--out", default="results/world_diagnosis_dev.csv")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

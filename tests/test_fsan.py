@@ -617,6 +617,35 @@ def test_candidates_are_the_spans_predict_ranks():
     assert ((m4[:, :, None, :] - pooled.candidates()[None, None]).abs().amax(-1).amin(-1) < 1e-6).all()
 
 
+def test_span_lengths_restrict_what_inference_ranks():
+    """``span_lengths=(2, 3)``: predict returns exactly the best 2- and 3-clip spans by Eq. 8 (a naive
+    loop over spans), candidates are those spans, training scores are unchanged; a video shorter than
+    the shortest length returns its whole length."""
+    torch.manual_seed(11)
+    free = build("fsan", **TINY).eval()
+    torch.manual_seed(11)
+    model = build("fsan", **TINY, span_lengths=(2, 3)).eval()
+    batch = strip_labels(_batch())
+    out, out_free = model(batch), free(batch)
+    torch.testing.assert_close(out["SC"], out_free["SC"])  # training is unchanged
+    full = free.decode_scores(out_free).detach()
+    moments, scores = model.predict(batch, top_k=50)
+    assert moments.shape == (4, 7 + 6, 2)  # 8 clips: seven 2-clip and six 3-clip spans
+    for b in range(4):  # naive: the allowed spans, by their Eq. 8 score
+        allowed = sorted(((float(full[b, s_, e_]), s_, e_) for s_ in range(8) for e_ in range(s_ + 1, min(s_ + 3, 8))),
+                         reverse=True)
+        torch.testing.assert_close(scores[b], torch.tensor([a[0] for a in allowed]))
+        torch.testing.assert_close(moments[b, 0], torch.tensor([allowed[0][1] / 8, (allowed[0][2] + 1) / 8]))
+    cand = model.candidates()
+    assert len(cand) == 13 and set(((cand[:, 1] - cand[:, 0]) * 8).round().tolist()) == {2.0, 3.0}
+    short = dict(batch, video_mask=batch["video_mask"].clone())
+    short["video_mask"][0, 1:] = False  # one real clip
+    m_short, _ = model.predict(short, top_k=5)
+    torch.testing.assert_close(m_short[0, 0], torch.tensor([0.0, 1.0]))  # its one clip, the whole video
+    with pytest.raises(ValueError, match="span_lengths"):
+        build("fsan", **TINY, span_lengths=(3, 2))
+
+
 # ----------------------------------------------------------------- wiring: Eq. 6 negatives and Eq. 13
 
 def test_negative_pass_reads_the_negative_sentence_with_the_same_video():

@@ -237,7 +237,7 @@ def test_weak_recipes_never_read_a_training_moment(preset, monkeypatch):
             continue
         r = recipes.get(key, preset, "tiny")
         assert recipes.model_config(r, withheld) == recipes.model_config(r, bench), key
-        if key in ("vlanet", "wsra"):  # the windows read off the validation moments, too
+        if key in ("vlanet", "wsra", "fsan"):  # the windows read off the validation moments, too
             r["windows"] = "validation"
             assert recipes.model_config(r, withheld) == recipes.model_config(r, bench), key
 
@@ -260,7 +260,8 @@ def test_validation_windows_hand_worked():
 
 def test_validation_windows_in_model_config():
     """VLANet's windows in frames (fractions x video_frames), WSRA's as fractions, from the validation
-    moments and as many as the recipe has; other methods and unknown rules are refused."""
+    moments and as many as the recipe has; FSAN's span lengths the range of MARN's rule; MARN (its scales
+    already follow the validation moments) and unknown rules are refused."""
     from wsg.models.vlanet import VLANetConfig
 
     bench = fake_bench("charades", 32)
@@ -273,11 +274,14 @@ def test_validation_windows_in_model_config():
         scale = VLANetConfig.video_frames if key == "vlanet" else 1.0
         assert got == pytest.approx(tuple(f * scale for f in fractions)) and len(got) == count
         wsg.models.build(key, **recipes.model_config(r, bench))  # a valid config
-    for key in ("marn", "fsan"):
-        r = recipes.get(key, "charades", "tiny")
-        r["windows"] = "validation"
-        with pytest.raises(ValueError, match="VLANet and WSRA"):
-            recipes.model_config(r, bench)
+    r = recipes.get("fsan", "charades", "tiny")
+    r["windows"] = "validation"
+    scales = recipes.marn_scales(val, 32)
+    assert recipes.model_config(r, bench)["span_lengths"] == (scales[0], scales[-1])
+    r = recipes.get("marn", "charades", "tiny")
+    r["windows"] = "validation"
+    with pytest.raises(ValueError, match="VLANet, WSRA and FSAN"):
+        recipes.model_config(r, bench)
     r = recipes.get("wsra", "charades", "tiny")
     r["windows"] = "quantiles"
     with pytest.raises(ValueError, match="windows must be one of"):

@@ -419,7 +419,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--dev-worlds", type=int, default=None, metavar="K",
                         help="the first K development worlds (rows in results/<profile>-dev-worlds.csv)")
     parser.add_argument("--windows", default=None, choices=WINDOW_RULES,
-                        help="VLANet's and WSRA's windows: the recipe's (default) or read off the validation "
+                        help="VLANet's and WSRA's windows, FSAN's span lengths: the recipe's (default) or read off the validation "
                              "moments (wsg.recipes.model_config)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default results/)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")

@@ -406,7 +406,8 @@ def model_config(recipe: dict, bench, **changes) -> dict:
     :func:`marn_scales` on the benchmark's **validation** moments (never the training split's:
     weak supervision). With ``recipe["windows"] == "validation"`` (an option of ours; default
     ``"recipe"``) VLANet's and WSRA's window lengths come from :func:`validation_windows` on the same
-    moments, as many windows as the recipe has. ``changes`` override the result (ablations).
+    moments, as many windows as the recipe has, and FSAN's decoded spans are limited to the range of
+    :func:`marn_scales` (``FSANConfig.span_lengths``). ``changes`` override the result (ablations).
 
     Raises:
         ValueError: MARN without recipe scales (or validation windows) on a benchmark with no
@@ -434,8 +435,11 @@ def model_config(recipe: dict, bench, **changes) -> dict:
         elif recipe["key"] == "wsra":
             count = len(config.get("window_fractions", WSRAConfig.window_fractions))
             config["window_fractions"] = validation_windows(bench.moments("val"), count, bench.num_clips)
+        elif recipe["key"] == "fsan":  # the shortest and longest of MARN's rule, in FSAN's pooled clips
+            scales = marn_scales(bench.moments("val"), config.get("pool_clips") or config["num_clips"])
+            config["span_lengths"] = (scales[0], scales[-1])
         else:
-            raise ValueError(f"windows='validation' applies to VLANet and WSRA, not {recipe['key']}")
+            raise ValueError(f"windows='validation' applies to VLANet, WSRA and FSAN, not {recipe['key']}")
     return {**config, **changes}
 
 

@@ -144,6 +144,10 @@ class FSANConfig:
         decode: the span score :meth:`FSAN.predict` ranks by: ``"printed"`` (Eq. 8 as printed, no
             floor; the default, chosen on the validation split) or ``"floored"`` (the training
             score, floor at 0).
+        span_lengths: ``(shortest, longest)`` span, in pooled clips, that inference may return
+            (ours; ``None``, the default, ranks every span as the paper does). Training is
+            unchanged. :func:`wsg.recipes.model_config` reads it off the validation moments with
+            the recipe's ``windows="validation"``.
         weight_norm: how the centred span weights of Eqs. 10/12 are normalised: ``"spans"``
             (divide by the number of spans, default) or ``"sum"`` (divide by their sum, so a
             video's weights sum to 1; see :func:`span_weights`).
@@ -175,6 +179,7 @@ class FSANConfig:
     mask_shared_tokens: str = "both"
     rectify: bool = True
     decode: str = "printed"
+    span_lengths: tuple[int, int] | None = None
     weight_norm: str = "spans"
     pretrained_embeddings: Any = None
     freeze_embeddings: bool = False
@@ -198,6 +203,12 @@ class FSANConfig:
             raise ValueError(f"weighting must be 'centred' or 'softmax', got {self.weighting!r}")
         if self.decode not in DECODE_RULES:
             raise ValueError(f"decode must be one of {sorted(DECODE_RULES)}, got {self.decode!r}")
+        if self.span_lengths is not None:
+            lo, hi = (int(v) for v in self.span_lengths)
+            if not 1 <= lo <= hi:
+                raise ValueError(f"span_lengths must be (shortest, longest) with 1 <= shortest <= longest, "
+                                 f"got {self.span_lengths}")
+            self.span_lengths = (lo, hi)
         if self.weight_norm not in ("spans", "sum"):
             raise ValueError(f"weight_norm must be 'spans' or 'sum', got {self.weight_norm!r}")
         if self.weight_temperature <= 0:
@@ -647,7 +658,14 @@ class FSAN(GroundingModel):
         rule = self.config.decode if rule is None else rule
         if rule not in DECODE_RULES:
             raise ValueError(f"decode must be one of {sorted(DECODE_RULES)}, got {rule!r}")
-        return span_scores(out["P"], out["token_mask"], out["clip_mask"], DECODE_RULES[rule])[0]
+        SC = span_scores(out["P"], out["token_mask"], out["clip_mask"], DECODE_RULES[rule])[0]
+        if self.config.span_lengths is None:
+            return SC
+        idx = torch.arange(SC.shape[-1], device=SC.device)
+        length = (idx[None, :] - idx[:, None] + 1)[None]  # [1, N_v, N_v]: e - s + 1
+        lo, hi = self.config.span_lengths
+        lo = out["clip_mask"].sum(1).clamp(max=lo)[:, None, None]  # a video shorter than lo: its whole length
+        return SC.masked_fill((length < lo) | (length > hi), float("-inf"))
 
     def candidates(self) -> Tensor:
         """All spans of a video of ``num_clips`` clips as normalised moments ``[K, 2]``.
@@ -659,6 +677,9 @@ class FSAN(GroundingModel):
         c = self.config
         n = min(c.clips, c.num_clips)
         s, e = torch.triu_indices(n, n)
+        if c.span_lengths is not None:
+            keep = (e - s + 1 >= c.span_lengths[0]) & (e - s + 1 <= c.span_lengths[1])
+            s, e = s[keep], e[keep]
         return spans_to_moments((s * n + e)[None], n, torch.tensor([n]))[0]
 
     @torch.no_grad()
@@ -671,6 +692,6 @@ class FSAN(GroundingModel):
         SC = self.decode_scores(out)
         B, N, _ = SC.shape
         real = out["clip_mask"].sum(1)
-        k = int(min(top_k, int((real * (real + 1) // 2).min())))
+        k = int(min(top_k, int(torch.isfinite(SC).flatten(1).sum(1).min())))
         scores, idx = SC.flatten(1).topk(k, dim=1)
         return spans_to_moments(idx, N, real), scores
