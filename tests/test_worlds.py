@@ -276,6 +276,12 @@ def test_run_worlds_smoke_under_a_step_cap(tmp_path, monkeypatch):
     ref = blind_baselines(bench, "test", protocol=get("wsra", "charades", "tiny")["protocol"], candidates=own)
     for control in ("random", "prior"):
         assert (df[f"{control} R@1,IoU=0.5"] == ref.loc[control, "R@1,IoU=0.5"]).all()
+    # rows made without the controls get the same values from add_candidate_controls
+    bare = df.drop(columns=[f"{c} R@1,IoU=0.5" for c in ("random", "prior")])
+    monkeypatch.setattr(worlds, "load_world", lambda seed, profile="tiny": bench)  # the small world above
+    filled = worlds.add_candidate_controls(bare)
+    for control in ("random", "prior"):
+        assert (filled[f"{control} R@1,IoU=0.5"] == df[f"{control} R@1,IoU=0.5"]).all()
     table = worlds_table(df)
     assert table.loc[(21, "wsra"), "query-blind"] == df.loc[df["variant"] == "query-blind", "R@1,IoU=0.5"].item()
     row = df[df["variant"] != "query-blind"].iloc[0]

@@ -85,7 +85,7 @@ from wsg.data.synthetic import (ADJECTIVES, OBJECT_POOL, TEMPLATE_POOL, VERB_POO
                                 preset_config)
 
 __all__ = ["world_config", "load_world", "load_dev_world", "recipe_dataset", "check_member", "dev_worlds",
-           "held_out_worlds", "check_dev_seed", "development", "run_worlds", "worlds_table", "HeldOutWorldError",
+           "held_out_worlds", "check_dev_seed", "development", "run_worlds", "worlds_table", "add_candidate_controls", "HeldOutWorldError",
            "DEV_SEEDS", "HELD_OUT_SEEDS", "K_MAX", "PRESET_SEEDS", "WORLDS_VERSION", "CLIP_THRESHOLD"]
 
 #: bumped whenever the same world seed would draw a different config
@@ -514,4 +514,40 @@ def worlds_table(rows: pd.DataFrame, metric: str = "R@1,IoU=0.5") -> pd.DataFram
     out["ratio"] = out["mean"] / out["events"]
     out["vs best blind"] = out["mean"] / out["best blind"]
     out["grounds"] = (out["mean"] > out["best blind"]) & (out["swapped/true"] <= 1 / 3)
+    return out
+
+
+def add_candidate_controls(rows: pd.DataFrame, profile="tiny", metrics: Sequence[str] = ("R@1,IoU=0.5",)
+                           ) -> pd.DataFrame:
+    """Rows of :func:`run_worlds` with the blind rankings over each method's own candidates filled in.
+
+    Rows made before :func:`run_worlds` recorded them lack ``random <metric>`` and ``prior <metric>``;
+    they are computed here as :func:`run_worlds` computes them (the world's test split, the recipe's
+    protocol, and the candidates of the recipe with a row's recorded ``settings``; no training:
+    candidates do not depend on weights). Rows that carry them are left as they are. Returns a copy.
+    """
+    import ast
+
+    from wsg.baselines import blind_baselines
+    from wsg.models import build
+    from wsg.recipes import TRAIN_FIELDS, get, model_config
+
+    out = rows.copy()
+    for col in (f"{c} {m}" for c in ("random", "prior") for m in metrics):
+        if col not in out:
+            out[col] = float("nan")
+    settings = out.get("settings", pd.Series("", index=out.index)).fillna("").astype(str)
+    for (world, key, setting), part in out.groupby([out["world"], out["method"], settings]):
+        if out.loc[part.index, [f"prior {m}" for m in metrics]].notna().all().all():
+            continue
+        bench = load_world(int(world), profile)
+        recipe = get(key, bench.recipe_dataset, profile)
+        changes = ast.literal_eval(setting) if setting else {}
+        recipe.update({k: v for k, v in changes.items() if k in TRAIN_FIELDS})
+        model = build(key, **model_config(recipe, bench, **{k: v for k, v in changes.items() if k not in TRAIN_FIELDS}))
+        candidates = model.candidates().detach().cpu()
+        blind = blind_baselines(bench, "test", protocol=recipe["protocol"], candidates=candidates)
+        for control in ("random", "prior"):
+            for m in metrics:
+                out.loc[part.index, f"{control} {m}"] = float(blind.loc[control, m])
     return out
