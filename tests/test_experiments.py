@@ -270,6 +270,11 @@ def test_worlds_flag_writes_one_file_of_worlds(tmp_path, monkeypatch):
     assert seen == [("wsra", (wsg.worlds.held_out_worlds(2)[0],)), ("wsra", (wsg.worlds.held_out_worlds(2)[1],))]
     rows = pd.read_csv(tmp_path / "tiny-worlds.csv")
     assert len(rows) == 4 and rows["dataset"].nunique() == 2
+    # another window rule is another recipe: its own file, and run_worlds gets the rule
+    kws = []
+    monkeypatch.setattr(wsg.worlds, "run_worlds", lambda *a, **kw: kws.append(kw) or fake_run_worlds(*a, **kw))
+    assert main(["wsra", "--worlds", "1", "--seeds", "0,1", "--windows", "validation", "--out", str(tmp_path)]) == 0
+    assert kws[0]["windows"] == "validation" and len(pd.read_csv(tmp_path / "tiny-worlds-windows.csv")) == 2
 
 
 def test_plateau_budget_hand_worked():

@@ -415,7 +415,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                              "fraction of the training moments (a fully-supervised method's label budget)")
     parser.add_argument("--worlds", type=int, default=None, metavar="K",
                         help="instead of the presets: the first K held-out worlds of the family (wsg.worlds), "
-                             "rows in results/<profile>-worlds.csv")
+                             "rows in results/<profile>-worlds.csv (-worlds-windows.csv with --windows validation)")
     parser.add_argument("--dev-worlds", type=int, default=None, metavar="K",
                         help="the first K development worlds (rows in results/<profile>-dev-worlds.csv)")
     parser.add_argument("--windows", default=None, choices=WINDOW_RULES,
@@ -444,6 +444,8 @@ def main(argv: Iterable[str] | None = None) -> int:
 
         worlds, name = ((held_out_worlds(args.worlds), "worlds") if args.worlds
                         else (dev_worlds(args.dev_worlds), "dev-worlds"))
+        if args.windows == "validation":  # another recipe: its own file, next to the recipe's rows
+            name += "-windows"
         for key in args.methods:
             for world in worlds:  # one world at a time: a stopped run keeps what it made
                 rows = run_worlds(key, args.seeds, [world], profile=args.profile, device=args.device, command=command,
