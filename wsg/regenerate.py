@@ -94,6 +94,18 @@ PLAN: tuple[Job, ...] = (
     Job("where the extent fails (development worlds)", ("scripts/world_diagnosis.py", "--worlds", "0,3,5", "--out",
                                                        "{out}/world_diagnosis_dev.csv"),
         ("world_diagnosis_dev.csv", "world_diagnosis_dev_history.csv"), 5000, ()),
+    Job("windows that follow the world (development worlds)",
+        ("scripts/world_diagnosis.py", "--worlds", "0,3,5", "--methods", "wsra,vlanet", "--windows",
+         "validation,recipe", "--out", "{out}/world_windows_dev.csv"),
+        ("world_windows_dev.csv", "world_windows_dev_history.csv"), 3000, ()),
+    Job("FSAN span lengths that follow the world (development worlds)",
+        ("scripts/world_diagnosis.py", "--worlds", "3,0", "--methods", "fsan", "--windows", "validation,recipe",
+         "--out", "{out}/world_windows_fsan_dev.csv"),
+        ("world_windows_fsan_dev.csv", "world_windows_fsan_dev_history.csv"), 2400, ()),
+    *(Job(f"held-out worlds, windows read off validation: {key.upper()}",
+          _EXP + (key, "--worlds", "5", "--profile", "tiny", "--seeds", "0,1,2", "--blind", "--windows", "validation",
+                  "--out", "{out}"), ("tiny-worlds-windows.csv",), seconds, ())
+      for key, seconds in (("wsra", 6000), ("fsan", 6000))),
     *(Job(f"held-out worlds: {key.upper()}", _EXP + (key, "--worlds", "5", "--profile", "tiny", "--seeds", "0,1,2",
                                                     "--blind", "--out", "{out}"), ("tiny-worlds.csv",), seconds, ())
       for key, seconds in (("wsra", 6000), ("vlanet", 3000), ("fsan", 6000), ("marn", 24000))),
