@@ -85,7 +85,8 @@ from wsg.data.synthetic import (ADJECTIVES, OBJECT_POOL, TEMPLATE_POOL, VERB_POO
                                 preset_config)
 
 __all__ = ["world_config", "load_world", "load_dev_world", "recipe_dataset", "check_member", "dev_worlds",
-           "held_out_worlds", "check_dev_seed", "development", "run_worlds", "worlds_table", "add_candidate_controls", "HeldOutWorldError",
+           "held_out_worlds", "check_dev_seed", "development", "run_worlds", "worlds_table", "candidate_controls",
+           "add_candidate_controls", "HeldOutWorldError",
            "DEV_SEEDS", "HELD_OUT_SEEDS", "K_MAX", "PRESET_SEEDS", "WORLDS_VERSION", "CLIP_THRESHOLD"]
 
 #: bumped whenever the same world seed would draw a different config
@@ -440,11 +441,12 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
     Raises:
         HeldOutWorldError: a held-out world inside :func:`development`.
     """
+    import inspect
+
     from wsg.baselines import blind_baselines
     from wsg.controls import query_blind
     from wsg.experiments import per_seed, run
-    from wsg.models import build
-    from wsg.recipes import TRAIN_FIELDS, get, model_config
+    from wsg.recipes import TRAIN_FIELDS, get
 
     methods = [methods] if isinstance(methods, str) else list(methods)
     worlds = [int(w) for w in worlds]
@@ -462,8 +464,9 @@ def run_worlds(methods: Sequence[str] | str, seeds: Iterable[int] = (0, 1, 2),
             protocol = recipe["protocol"]
             if protocol not in chance:
                 chance[protocol] = blind_baselines(bench, "test", protocol=protocol).loc["events"]
-            own = build(key, **model_config(recipe, bench)).candidates().detach().cpu()
-            matched = blind_baselines(bench, "test", protocol=protocol, candidates=own)
+            model_changes = {k: v for k, v in kwargs.items()  # what run() passes on to the model config
+                             if k not in TRAIN_FIELDS and k not in inspect.signature(run).parameters}
+            matched = candidate_controls(key, bench, recipe, **model_changes)
             variants = [bench, query_blind(bench)] if blind else [bench]
             rows = pd.concat([per_seed(run(key, b, seeds=seeds, profile=profile, dataset=dataset, **kwargs))
                               for b in variants])
@@ -517,6 +520,18 @@ def worlds_table(rows: pd.DataFrame, metric: str = "R@1,IoU=0.5") -> pd.DataFram
     return out
 
 
+def candidate_controls(key: str, bench, recipe: dict, **changes) -> pd.DataFrame:
+    """The blind rows (:func:`wsg.baselines.blind_baselines`: ``random``, ``prior``, ``events``) over the
+    candidates of ``key``'s model built from ``recipe`` (and model-config ``changes``), on the test
+    split under the recipe's protocol. The model stays untrained: candidates do not depend on weights."""
+    from wsg.baselines import blind_baselines
+    from wsg.models import build
+    from wsg.recipes import model_config
+
+    candidates = build(key, **model_config(recipe, bench, **changes)).candidates().detach().cpu()
+    return blind_baselines(bench, "test", protocol=recipe["protocol"], candidates=candidates)
+
+
 def add_candidate_controls(rows: pd.DataFrame, profile="tiny", metrics: Sequence[str] = ("R@1,IoU=0.5",)
                            ) -> pd.DataFrame:
     """Rows of :func:`run_worlds` with the blind rankings over each method's own candidates filled in.
@@ -528,9 +543,7 @@ def add_candidate_controls(rows: pd.DataFrame, profile="tiny", metrics: Sequence
     """
     import ast
 
-    from wsg.baselines import blind_baselines
-    from wsg.models import build
-    from wsg.recipes import TRAIN_FIELDS, get, model_config
+    from wsg.recipes import TRAIN_FIELDS, get
 
     out = rows.copy()
     for col in (f"{c} {m}" for c in ("random", "prior") for m in metrics):
@@ -544,9 +557,7 @@ def add_candidate_controls(rows: pd.DataFrame, profile="tiny", metrics: Sequence
         recipe = get(key, bench.recipe_dataset, profile)
         changes = ast.literal_eval(setting) if setting else {}
         recipe.update({k: v for k, v in changes.items() if k in TRAIN_FIELDS})
-        model = build(key, **model_config(recipe, bench, **{k: v for k, v in changes.items() if k not in TRAIN_FIELDS}))
-        candidates = model.candidates().detach().cpu()
-        blind = blind_baselines(bench, "test", protocol=recipe["protocol"], candidates=candidates)
+        blind = candidate_controls(key, bench, recipe, **{k: v for k, v in changes.items() if k not in TRAIN_FIELDS})
         for control in ("random", "prior"):
             for m in metrics:
                 out.loc[part.index, f"{control} {m}"] = float(blind.loc[control, m])
