@@ -315,3 +315,6 @@ def test_worlds_table_hand_worked():
     assert two["best blind"] == 35.0 and np.isnan(two["query-blind"]) and not two["grounds"]  # swapped/true 0.5
     rows.loc[4, "swapped/true"] = 0.3
     assert worlds_table(rows).loc[(2, "a"), "grounds"]
+    summary = worlds.held_out_summary(rows.assign(settings=""), "a")  # the rows carry their controls
+    assert summary == pytest.approx({"worlds": 2, "above events": 2, "above best blind": 1, "grounds": 1,
+                                     "ratio low": 1.2, "ratio high": 1.5, "swapped high": 0.3, "blind run": False})

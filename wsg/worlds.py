@@ -86,7 +86,7 @@ from wsg.data.synthetic import (ADJECTIVES, OBJECT_POOL, TEMPLATE_POOL, VERB_POO
 
 __all__ = ["world_config", "load_world", "load_dev_world", "recipe_dataset", "check_member", "dev_worlds",
            "held_out_worlds", "check_dev_seed", "development", "run_worlds", "worlds_table", "candidate_controls",
-           "add_candidate_controls", "HeldOutWorldError",
+           "add_candidate_controls", "held_out_summary", "HeldOutWorldError",
            "DEV_SEEDS", "HELD_OUT_SEEDS", "K_MAX", "PRESET_SEEDS", "WORLDS_VERSION", "CLIP_THRESHOLD"]
 
 #: bumped whenever the same world seed would draw a different config
@@ -562,3 +562,22 @@ def add_candidate_controls(rows: pd.DataFrame, profile="tiny", metrics: Sequence
             for m in metrics:
                 out.loc[part.index, f"{control} {m}"] = float(blind.loc[control, m])
     return out
+
+
+def held_out_summary(rows: pd.DataFrame, key: str, metric: str = "R@1,IoU=0.5") -> dict:
+    """One method's held-out record in a few numbers, for a chapter's "beyond the presets".
+
+    From :func:`run_worlds` rows (blind rankings over the method's own candidates filled in by
+    :func:`add_candidate_controls`): ``worlds``; how many it is ``above events`` (chance among
+    events), ``above best blind`` and ``grounds`` on (:func:`worlds_table`); the ``ratio`` to
+    chance among events (``ratio low``, ``ratio high``) and ``swapped/true`` (``swapped high``)
+    over the worlds; ``blind run`` (whether the query-blind variant is among the rows).
+    """
+    mine = rows[rows["method"] == key]
+    if mine.empty:
+        raise ValueError(f"held_out_summary: no rows for {key!r}")
+    t = worlds_table(add_candidate_controls(mine, metrics=(metric,)), metric)
+    return {"worlds": len(t), "above events": int((t["mean"] > t["events"]).sum()),
+            "above best blind": int((t["mean"] > t["best blind"]).sum()), "grounds": int(t["grounds"].sum()),
+            "ratio low": float(t["ratio"].min()), "ratio high": float(t["ratio"].max()),
+            "swapped high": float(t["swapped/true"].max()), "blind run": bool(t["query-blind"].notna().all())}
