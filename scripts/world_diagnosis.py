@@ -15,7 +15,8 @@ refused) and each weakly-supervised method with the recipe its world takes
 
 With ``--windows validation`` VLANet and WSRA take windows (FSAN span lengths) read off each world's validation
 moments (:func:`wsg.recipes.validation_windows`, ours); the ``windows`` column says which rule
-made a row. Resumable: a (world, method, seed, windows) already in ``<out>`` is skipped. ::
+made a row. ``--epochs`` replaces the recipe's budget (a run's history then also holds every
+shorter budget: the best validation epoch up to E is what a budget of E would keep). Resumable: a (world, method, seed, windows) already in ``<out>`` is skipped. ::
 
     python scripts/world_diagnosis.py --worlds 0,3,5 --out results/world_diagnosis_dev.csv
     python scripts/world_diagnosis.py --worlds 0,3,5 --methods wsra,vlanet --windows validation,recipe \
@@ -42,12 +43,14 @@ from wsg.train import predict_all
 from wsg.worlds import check_dev_seed, development, load_dev_world
 
 
-def diagnose(key: str, world: int, seed: int, profile: str = "tiny", windows: str = "recipe"
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def diagnose(key: str, world: int, seed: int, profile: str = "tiny", windows: str = "recipe",
+             epochs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train ``key`` on development world ``world`` with ``seed`` (and the recipe's ``windows`` rule,
-    :func:`wsg.recipes.model_config`); per-query validation rows and its history."""
+    :func:`wsg.recipes.model_config`; ``epochs`` in place of the recipe's); per-query validation rows
+    and its history."""
     bench = load_dev_world(world, profile)
     recipe = {**get(key, bench.recipe_dataset, profile), "windows": windows}
+    recipe["epochs"] = epochs or recipe["epochs"]
     model, trainer, seconds = train_one(key, bench, recipe, seed)
     pred = predict_all(model, bench.loader("val"), device=trainer.device)
     top1, gt = pred["moments"][:, 0], pred["gt"]
@@ -74,6 +77,7 @@ def main(argv=None) -> None:
     ap.add_argument("--methods", default=",".join(k for k in METHODS if supervision_of(k) != "full"))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--profile", default="tiny")
+    ap.add_argument("--epochs", type=int, default=None, help="a longer (or shorter) budget than the recipe's")
     ap.add_argument("--windows", default="recipe",
                     help="VLANet's and WSRA's windows, FSAN's span lengths (wsg.recipes.model_config): "
                          f"comma-separated rules of {WINDOW_RULES}, each a run of its own")
@@ -91,14 +95,15 @@ def main(argv=None) -> None:
     provenance = {"profile": args.profile, "wsg_version": wsg.__version__, "commit": git_commit() or "unknown",
                   "code": code_digest(), "generator": GENERATOR_VERSION,
                   "command": "python scripts/world_diagnosis.py " + f"--worlds {args.worlds} --methods {args.methods}"
-                  + (f" --windows {args.windows}" if args.windows != "recipe" else "")}
+                  + (f" --windows {args.windows}" if args.windows != "recipe" else "")
+                  + (f" --epochs {args.epochs}" if args.epochs else "")}
     todo = [(w, key, rule, seed) for w in (check_dev_seed(int(w)) for w in args.worlds.split(","))
             for key in args.methods.split(",") for rule in rules for seed in (int(s) for s in args.seeds.split(","))]
     with development():
         for world, key, rule, seed in todo:
             if (world, key, seed, rule) in keys:
                 continue
-            rows, history = diagnose(key, world, seed, args.profile, rule)
+            rows, history = diagnose(key, world, seed, args.profile, rule, args.epochs)
             data = data_digest(load_dev_world(world, args.profile))
             rows = rows.assign(data=data, **provenance)
             # each method's history has its own loss columns: the files are rewritten whole

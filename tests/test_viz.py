@@ -65,3 +65,20 @@ def test_a_static_explorer_draws_the_first_item_without_a_widget(monkeypatch, ca
 
 def test_a_live_explorer_returns_nothing_to_print():
     assert viz.explorer(2, lambda i: None) is None  # a cell ending with it shows no function repr
+
+
+def test_show_departures_shows_the_table_and_glues_each_number(monkeypatch, capsys):
+    import pandas as pd
+
+    from wsg import viz
+
+    rows = pd.DataFrame([{"method": "m", "arm": arm, "seed": s, "R@1,IoU=0.5": v + s, "restores": f"paper {arm}",
+                          "code": "c", "data": "d", "command": "python scripts/departures.py"}
+                         for arm, v in (("ours", 50.0), ("a", 40.0)) for s in range(3)])
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj) if hasattr(obj, "data") else None)
+    deps = viz.show_departures(rows, "m", {"a": "slug"}, prefix="ch-dep")
+    assert "produced by: python scripts/departures.py" in capsys.readouterr().out
+    assert len(shown) == 1 and shown[0].data.loc["a", "ours"] == "51.0 ± 1.0" and deps.loc["a", "ours - arm"] == 10.0
+    assert viz._GLUED["ch-dep-ours"] == 51.0 and viz._GLUED["ch-dep-slug-arm"] == 41.0
+    assert viz._GLUED["ch-dep-slug-diff"] == 10.0 and viz._GLUED["ch-dep-slug-verdict"] == "separated"

@@ -207,3 +207,34 @@ def results_table(rows: dict[str, dict], protocol: str, metrics: Sequence[str] |
         df = df[list(metrics)]
     df.index.name = f"system (protocol: {protocol})"
     return df.astype(float).round(1)
+
+
+def show_departures(rows: pd.DataFrame, method: str, slugs: dict[str, str], prefix: str) -> pd.DataFrame:
+    """Show one method's departures from its paper, measured (``scripts/departures.py`` rows), and glue them.
+
+    Prints the command that made the rows, shows :func:`wsg.experiments.departure_table` with
+    ``mean ± std`` cells, and glues ``<prefix>-ours`` (the recipe's mean) and, per departure,
+    ``<prefix>-<slug>-arm``, ``-diff`` and ``-verdict`` for the chapter's prose.
+
+    Returns:
+        the departure table (one row per departure).
+    """
+    from IPython.display import display
+
+    from wsg.experiments import departure_table
+
+    mine = rows[rows["method"] == method]
+    print("produced by:", mine["command"].iloc[0])
+    deps = departure_table(mine, method)
+    pm = lambda m, s: [f"{a:.1f} ± {b:.1f}" for a, b in zip(deps[m], deps[s])]
+    view = pd.DataFrame({"restores": deps["restores"], "ours": pm("ours", "ours std"), "arm": pm("arm", "arm std"),
+                         "ours - arm": deps["ours - arm"], "se": deps["se"], "verdict": deps["verdict"]},
+                        index=deps.index)
+    display(show_table(view, "validation R@1,IoU=0.5, mean ± std over 3 seeds (ours vs the paper's reading), "
+                             "Charades-like preset, tiny profile"))
+    glue(f"{prefix}-ours", float(deps["ours"].iloc[0]), display=False)
+    for arm, slug in slugs.items():
+        glue(f"{prefix}-{slug}-arm", float(deps.loc[arm, "arm"]), display=False)
+        glue(f"{prefix}-{slug}-diff", float(deps.loc[arm, "ours - arm"]), display=False)
+        glue(f"{prefix}-{slug}-verdict", deps.loc[arm, "verdict"], display=False)
+    return deps
