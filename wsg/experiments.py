@@ -50,7 +50,6 @@ __all__ = ["run", "train_one", "summary", "difference", "departure_table", "plat
            "write_results", "strong_bar", "describe_bar", "IDENTITY", "StoreMismatchError", "main"]
 
 
-
 def _dataset_of(bench) -> str:
     """The recipe dataset name of a benchmark: the synthetic preset, else its name (a real dataset's)."""
     config = getattr(bench, "config", None)
@@ -419,8 +418,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--dev-worlds", type=int, default=None, metavar="K",
                         help="the first K development worlds (rows in results/<profile>-dev-worlds.csv)")
     parser.add_argument("--windows", default=None, choices=WINDOW_RULES,
-                        help="VLANet's and WSRA's windows, FSAN's span lengths: the recipe's (default) or read off the validation "
-                             "moments (wsg.recipes.model_config)")
+                        help="VLANet's and WSRA's windows, FSAN's span lengths: the recipe's (default) or read "
+                             "off the validation moments (wsg.recipes.model_config)")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default results/)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=1,

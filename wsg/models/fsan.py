@@ -652,8 +652,8 @@ class FSAN(GroundingModel):
         """The span scores that inference ranks, ``[B, N_v, N_v]`` (``-inf`` off the valid spans).
 
         FSAN Eq. 8 on the map of ``out`` with the outside floor of ``rule`` (default
-        ``config.decode``; see :data:`DECODE_RULES`). Training keeps its own floor
-        (``config.rectify``) in ``out["SC"]``.
+        ``config.decode``; see :data:`DECODE_RULES`), spans outside ``config.span_lengths``
+        (when set) at ``-inf``. Training keeps its own floor (``config.rectify``) in ``out["SC"]``.
         """
         rule = self.config.decode if rule is None else rule
         if rule not in DECODE_RULES:
@@ -668,7 +668,8 @@ class FSAN(GroundingModel):
         return SC.masked_fill((length < lo) | (length > hi), float("-inf"))
 
     def candidates(self) -> Tensor:
-        """All spans of a video of ``num_clips`` clips as normalised moments ``[K, 2]``.
+        """All spans of a video of ``num_clips`` clips (of ``config.span_lengths`` when set) as
+        normalised moments ``[K, 2]``.
 
         ``[s / n, (e + 1) / n]`` for ``0 <= s <= e < n`` in the order of the flat index
         ``s * n + e`` (``n`` = clips after pooling): exactly the set :meth:`predict` ranks.
