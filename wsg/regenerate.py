@@ -6,7 +6,8 @@ command runs the plan into a staging folder, ``results/next/``, and never touche
 until every job is done; then ``--promote`` moves the staged files into ``results/``, so the
 chapters switch from the old store to the new one in a single commit.
 
-**Resumable, across sessions.** The store holds about twelve CPU-hours of runs. A job is done
+**Resumable, across sessions.** The store holds about a day of CPU time (``--list`` prints the
+estimate from :data:`PLAN`). A job is done
 when ``results/next/ledger.json`` records it for the current code digest
 (:func:`wsg.provenance.code_digest`); a rerun skips it. Commit ``results/next/`` between
 sessions and the next session goes on where the last stopped. ``--commit SHA`` pins the run:
