@@ -549,7 +549,8 @@ def add_candidate_controls(rows: pd.DataFrame, profile="tiny", metrics: Sequence
     for col in (f"{c} {m}" for c in ("random", "prior") for m in metrics):
         if col not in out:
             out[col] = float("nan")
-    settings = out.get("settings", pd.Series("", index=out.index)).fillna("").astype(str)
+    settings = (out["settings"].astype("string").fillna("") if "settings" in out  # all-empty reads as NaN
+                else pd.Series("", index=out.index))
     for (world, key, setting), part in out.groupby([out["world"], out["method"], settings]):
         if out.loc[part.index, [f"prior {m}" for m in metrics]].notna().all().all():
             continue
