@@ -98,3 +98,35 @@ def test_the_regeneration_resumes_where_it_stopped(tmp_path):
     (tmp_path / "ledger.json").write_text(json.dumps({PLAN[0].name: {"code": "c1"}, PLAN[1].name: {"code": "c0"}}))
     assert pending(tmp_path, "c1") == list(PLAN[1:])  # a job done for other code runs again
     assert pending(tmp_path, "c2") == list(PLAN)
+
+
+def test_the_regeneration_never_runs_two_writers_of_one_file_at_once():
+    from wsg.regenerate import Job, runnable
+
+    a = Job("a", ("x",), ("tiny-charades.csv",), 100)
+    b = Job("b", ("x",), ("tiny-charades.csv", "tiny-activitynet.csv"), 50)
+    c = Job("c", ("x",), ("other.csv",), 300)
+    assert runnable([a, b, c], running=[]) is a
+    assert runnable([b, c], running=[a]) is c  # b shares a file with the running a
+    assert runnable([b], running=[a]) is None
+    assert runnable([a, b, c], running=[], seconds_left=60) is b  # a does not fit in the time left
+    assert runnable([a, c], running=[], seconds_left=60) is None
+
+
+def test_the_regeneration_runs_jobs_side_by_side_and_records_each(tmp_path, monkeypatch):
+    import json
+
+    import wsg.regenerate as regenerate
+
+    def writes(name):  # a job that writes one small results file into the staging folder
+        return ("-c", f"import pathlib; pathlib.Path(r'{{out}}/{name}').write_text('x\\n1\\n')")
+
+    plan = (regenerate.Job("one", writes("a.csv"), ("a.csv",), 1, ()),
+            regenerate.Job("two", writes("b.csv"), ("b.csv",), 1, ()),
+            regenerate.Job("long", writes("c.csv"), ("c.csv",), 10 ** 6, ()))
+    monkeypatch.setattr(regenerate, "PLAN", plan)
+    assert regenerate.main(["--staging", str(tmp_path), "--jobs", "2", "--hours", "1"]) == 0
+    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    assert sorted(ledger) == ["one", "two"]  # "long" does not fit in the hour: left for the next session
+    assert pd.read_csv(tmp_path / "a.csv")["code"].nunique() == 1
+    assert [job.name for job in regenerate.pending(tmp_path, ledger["one"]["code"])] == ["long"]

@@ -16,6 +16,10 @@ comes from one commit. After each job the regenerator stamps its files' rows wit
 the code digest, the generator version and the data digest of the presets the job trains on
 (the :mod:`wsg.experiments` rows record their own), so :mod:`wsg.store` can refuse comparisons
 across code or data.
+
+**Two cores, a few hours at a time.** ``--jobs 2`` runs two jobs at once (jobs that write the same
+file wait for each other) and ``--hours 2.5`` starts only the jobs expected to finish in that
+time, so a working session ends on a recorded ledger rather than on a killed job.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Job", "PLAN", "pending", "main"]
+__all__ = ["Job", "PLAN", "pending", "runnable", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,6 +170,17 @@ def _clean_commit(pin: str | None) -> str:
     return commit
 
 
+def runnable(todo: list[Job], running: list[Job], seconds_left: float | None = None) -> Job | None:
+    """The first job of ``todo`` that may start now: it writes no file a running job writes (two
+    processes must not merge rows into one file at once) and, given ``seconds_left``, its
+    expected time fits in what is left."""
+    busy = {name for job in running for name in job.outputs}
+    for job in todo:
+        if busy.isdisjoint(job.outputs) and (seconds_left is None or job.seconds <= seconds_left):
+            return job
+    return None
+
+
 def main(argv=None) -> int:
     """``python -m wsg.regenerate``: run the pending jobs of the plan (see the module docstring)."""
     from tqdm.auto import tqdm
@@ -179,6 +194,10 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="show the plan and what is left, run nothing")
     ap.add_argument("--promote", action="store_true", help="move a complete staged store into results/")
     ap.add_argument("--only", default=None, help="run only the jobs whose name contains this text")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="jobs run at once, one CPU thread each (jobs that write the same file wait for each other)")
+    ap.add_argument("--hours", type=float, default=None,
+                    help="start only the jobs expected to finish within this many hours (a session's time)")
     args = ap.parse_args(argv)
     staging, code = Path(args.staging), code_digest()
     todo = pending(staging, code)
@@ -186,7 +205,8 @@ def main(argv=None) -> int:
         todo = [j for j in todo if args.only in j.name]
     left = sum(j.seconds for j in todo)
     print(f"code {code}: {len(PLAN) - len(pending(staging, code))} of {len(PLAN)} jobs done; "
-          f"{len(todo)} to run, about {left / 3600:.1f} CPU-hours")
+          f"{len(todo)} to run, about {left / 3600:.1f} CPU-hours "
+          f"({left / 3600 / max(args.jobs, 1):.1f} hours with --jobs {args.jobs})")
     if args.list:
         for job in PLAN:
             print(f"  [{'x' if job not in pending(staging, code) else ' '}] {job.name} (~{job.seconds / 60:.0f} min)")
@@ -201,19 +221,38 @@ def main(argv=None) -> int:
         return 0
     commit = _clean_commit(args.commit)
     staging.mkdir(parents=True, exist_ok=True)
+    deadline = None if args.hours is None else time.monotonic() + args.hours * 3600
+    running: dict[subprocess.Popen, tuple[Job, float]] = {}
+    failed: list[str] = []
     with tqdm(total=round(left), unit="s", desc="store (expected CPU seconds)") as bar:
-        for job in todo:
-            bar.set_postfix_str(job.name)
-            argv_ = [sys.executable, *(a.replace("{out}", str(staging)) for a in job.argv)]
-            t0 = time.perf_counter()
-            subprocess.run(argv_, cwd=ROOT, check=True)
-            wall = time.perf_counter() - t0
-            _stamp(job, staging, {"commit": commit, "code": code, "generator": GENERATOR_VERSION})
-            ledger = _ledger(staging)
-            ledger[job.name] = {"code": code, "commit": commit, "seconds": round(wall, 1),
-                                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            (staging / "ledger.json").write_text(json.dumps(ledger, indent=1, sort_keys=True))
-            bar.update(round(job.seconds))
+        while todo or running:
+            seconds_left = None if deadline is None else deadline - time.monotonic()
+            job = runnable(todo, [j for j, _ in running.values()], seconds_left) if not failed else None
+            if job is not None and len(running) < args.jobs:
+                todo.remove(job)
+                argv_ = [sys.executable, *(a.replace("{out}", str(staging)) for a in job.argv)]
+                running[subprocess.Popen(argv_, cwd=ROOT)] = (job, time.monotonic())
+                bar.set_postfix_str(", ".join(j.name for j, _ in running.values()))
+                continue
+            if not running:
+                break  # nothing fits in the time left (or a job failed)
+            time.sleep(2)
+            for proc in [p for p in running if p.poll() is not None]:
+                job, t0 = running.pop(proc)
+                if proc.returncode != 0:
+                    failed.append(job.name)
+                    continue
+                _stamp(job, staging, {"commit": commit, "code": code, "generator": GENERATOR_VERSION})
+                ledger = _ledger(staging)
+                ledger[job.name] = {"code": code, "commit": commit, "seconds": round(time.monotonic() - t0, 1),
+                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                (staging / "ledger.json").write_text(json.dumps(ledger, indent=1, sort_keys=True))
+                bar.update(round(job.seconds))
+    if failed:
+        raise SystemExit(f"failed (the ledger does not record them): {failed}")
+    left = pending(staging, code)
+    print(f"{len(PLAN) - len(left)} of {len(PLAN)} jobs done for code {code}"
+          + (f"; {len(left)} left, about {sum(j.seconds for j in left) / 3600:.1f} CPU-hours" if left else ""))
     return 0
 
 
