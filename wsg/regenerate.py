@@ -62,6 +62,8 @@ PLAN: tuple[Job, ...] = (
     Job("main tables: FIAN", _EXP + ("fian", "--datasets", "charades", "activitynet", "--profile", "tiny", "--seeds",
                                      "0,1,2", "--blind", "--out", "{out}"), ("tiny-charades.csv", "tiny-activitynet.csv"),
         1200, _BOTH),
+    Job("restarts against the seed spread (validation)", ("scripts/seed_spread.py", "--out", "{out}/seed_spread.csv"),
+        ("seed_spread.csv",), 2700),
     Job("FIAN label budgets", _EXP + ("fian", "--datasets", "charades", "--profile", "tiny", "--seeds", "0,1,2",
                                       "--label-fractions", "0.01,0.05,0.25", "--out", "{out}"), ("tiny-charades.csv",),
         1500),
