@@ -19,7 +19,13 @@ across code or data.
 
 **Two cores, a few hours at a time.** ``--jobs 2`` runs two jobs at once (jobs that write the same
 file wait for each other) and ``--hours 2.5`` starts only the jobs expected to finish in that
-time, so a working session ends on a recorded ledger rather than on a killed job.
+time, so a working session ends on a recorded ledger rather than on a killed job. Between
+sessions the working checkout moves on (prose, the staged files) while the pinned commit stays:
+run the pinned commit from a ``git worktree`` and point ``--staging`` at the working checkout's
+``results/next/`` (the rows record the commit of the tree ``wsg`` is imported from)::
+
+    git worktree add ../pinned SHA
+    PYTHONPATH=../pinned .venv/bin/python -m wsg.regenerate --commit SHA --staging results/next --jobs 2 --hours 2.5
 """
 from __future__ import annotations
 
@@ -201,7 +207,7 @@ def main(argv=None) -> int:
     ap.add_argument("--hours", type=float, default=None,
                     help="start only the jobs expected to finish within this many hours (a session's time)")
     args = ap.parse_args(argv)
-    staging, code = Path(args.staging), code_digest()
+    staging, code = Path(args.staging).resolve(), code_digest()  # absolute: jobs run in ROOT
     todo = pending(staging, code)
     if args.only:
         todo = [j for j in todo if args.only in j.name]
