@@ -104,7 +104,7 @@ CHECKPOINTED = marn wsra vlanet fsan fian
 checkpoints: env  ## remake the shipped tiny checkpoints in checkpoints/tiny (one thread: bit-reproducible)
 	TQDM_DISABLE=1 $(BIN)/python -m wsg checkpoints $(CHECKPOINTED) --dataset charades --profile tiny --seed 0
 
-# The whole results store from one commit (wsg/regenerate.py): a day of CPU time, resumable. It builds
+# The whole results store from one commit (wsg/regenerate.py): hours of CPU time, resumable. It builds
 # results/next/ and skips the jobs already done for the current code digest; commit results/next/
 # between sessions, then `make results ARGS=--promote` moves the complete store into results/.
 results: env  ## remake every file of results/ at one commit (resumable; ARGS=--list shows what is left)

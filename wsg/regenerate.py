@@ -6,7 +6,7 @@ command runs the plan into a staging folder, ``results/next/``, and never touche
 until every job is done; then ``--promote`` moves the staged files into ``results/``, so the
 chapters switch from the old store to the new one in a single commit.
 
-**Resumable, across sessions.** The store holds about a day of CPU time (``--list`` prints the
+**Resumable, across sessions.** The store holds hours of CPU time (``--list`` prints the
 estimate from :data:`PLAN`). A job is done
 when ``results/next/ledger.json`` records it for the current code digest
 (:func:`wsg.provenance.code_digest`); a rerun skips it. Commit ``results/next/`` between
@@ -52,7 +52,7 @@ class Job:
     name: str
     argv: tuple[str, ...]  # after ``python``; ``{out}`` is the staging folder
     outputs: tuple[str, ...]  # files it writes under the staging folder
-    seconds: float  # CPU seconds it took last time (one thread a process)
+    seconds: float  # seconds it took at the last regeneration (one thread a process, two at once on two cores)
     presets: tuple[tuple[str, str], ...] = field(default=(("charades", "uniform"),))  # (preset, condition)
 
 
@@ -64,34 +64,34 @@ PLAN: tuple[Job, ...] = (
     *(Job(f"main tables: {key.upper()}", _EXP + (key, "--datasets", "charades", "activitynet", "--profile", "tiny",
                                                 "--seeds", "0,1,2", "--blind", "--out", "{out}"),
           ("tiny-charades.csv", "tiny-activitynet.csv"), seconds, _BOTH)
-      for key, seconds in (("wsra", 900), ("vlanet", 600), ("fsan", 800), ("marn", 4200))),
+      for key, seconds in (("wsra", 220), ("vlanet", 180), ("fsan", 390), ("marn", 1870))),
     Job("main tables: FIAN", _EXP + ("fian", "--datasets", "charades", "activitynet", "--profile", "tiny", "--seeds",
                                      "0,1,2", "--blind", "--out", "{out}"), ("tiny-charades.csv", "tiny-activitynet.csv"),
-        1200, _BOTH),
+        540, _BOTH),
     Job("restarts against the seed spread (validation)", ("scripts/seed_spread.py", "--out", "{out}/seed_spread.csv"),
-        ("seed_spread.csv",), 2700),
+        ("seed_spread.csv",), 1420),
     Job("FIAN label budgets", _EXP + ("fian", "--datasets", "charades", "--profile", "tiny", "--seeds", "0,1,2",
                                       "--label-fractions", "0.01,0.05,0.25", "--out", "{out}"), ("tiny-charades.csv",),
-        1500),
+        310),
     Job("start-biased world", _EXP + ("wsra", "vlanet", "fsan", "marn", "fian", "--datasets", "charades", "--profile",
                                       "tiny", "--seeds", "0,1,2", "--condition", "start", "--out", "{out}"),
-        ("tiny-charades-start.csv",), 2500, (("charades", "start"),)),
+        ("tiny-charades-start.csv",), 690, (("charades", "start"),)),
     Job("compositional world", _EXP + ("wsra", "vlanet", "fsan", "marn", "fian", "--datasets", "charades", "--profile",
                                        "tiny", "--seeds", "0,1,2", "--condition", "compositional", "--out", "{out}"),
-        ("tiny-charades-compositional.csv",), 1500, (("charades", "compositional"),)),
+        ("tiny-charades-compositional.csv",), 500, (("charades", "compositional"),)),
     Job("MARN scale rules", ("scripts/marn_experiments.py", "--study", "scales", "--presets", "charades", "--jobs", "1",
-                             "--out", "{out}/marn_scales.csv"), ("marn_scales.csv", "marn_scales_history.csv"), 6600),
+                             "--out", "{out}/marn_scales.csv"), ("marn_scales.csv", "marn_scales_history.csv"), 550),
     Job("MARN scale rules (ActivityNet-like)", ("scripts/marn_experiments.py", "--study", "scales-activitynet",
                                                 "--jobs", "1", "--out", "{out}/marn_scales-activitynet.csv"),
-        ("marn_scales-activitynet.csv", "marn_scales-activitynet_history.csv"), 4800, (("activitynet", "uniform"),)),
+        ("marn_scales-activitynet.csv", "marn_scales-activitynet_history.csv"), 800, (("activitynet", "uniform"),)),
     Job("MARN ablations", ("scripts/marn_experiments.py", "--study", "ablation", "--jobs", "1", "--out",
-                           "{out}/marn_ablation.csv"), ("marn_ablation.csv", "marn_ablation_history.csv"), 5100),
+                           "{out}/marn_ablation.csv"), ("marn_ablation.csv", "marn_ablation_history.csv"), 530),
     Job("MARN learning rates", ("scripts/marn_experiments.py", "--study", "lr", "--jobs", "1", "--out",
-                                "{out}/marn_lr.csv"), ("marn_lr.csv", "marn_lr_history.csv"), 1600),
+                                "{out}/marn_lr.csv"), ("marn_lr.csv", "marn_lr_history.csv"), 250),
     Job("WSRA: what the words add", ("scripts/wsra_words_gain.py", "--out", "{out}"),
-        ("wsra_words_gain.csv", "wsra_words_gain_epochs.csv"), 2800, _BOTH),
+        ("wsra_words_gain.csv", "wsra_words_gain_epochs.csv"), 430, _BOTH),
     Job("VLANet decode rules", ("scripts/vlanet_rules.py", "--jobs", "1", "--out", "{out}"),
-        ("vlanet_rules_val.csv", "vlanet_rules_test.csv"), 2700, _BOTH),
+        ("vlanet_rules_val.csv", "vlanet_rules_test.csv"), 140, _BOTH),
     Job("FSAN decode", ("scripts/fsan_experiments.py", "--study", "decode", "--fresh", "--out", "{out}"),
         ("fsan_decode.csv", "fsan_decode_history.csv"), 1800, _BOTH),
     Job("FSAN ablations", ("scripts/fsan_experiments.py", "--study", "ablation", "--out", "{out}"),
