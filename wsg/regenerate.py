@@ -3,7 +3,8 @@
 Every file of ``results/`` is listed in :data:`PLAN` with the command that makes it and the
 seconds it took last time (one CPU thread per process, on the machine that made the store). The
 command runs the plan into a staging folder, ``results/next/``, and never touches ``results/``
-until every job is done; then ``--promote`` moves the staged files into ``results/``, so the
+until every job is done; then ``--promote`` copies the staged files into ``results/``, with the
+ledger (``results/ledger.json``: the commit, code digest and seconds of every job), so the
 chapters switch from the old store to the new one in a single commit.
 
 **Resumable, across sessions.** The store holds hours of CPU time (``--list`` prints the
@@ -225,7 +226,8 @@ def main(argv=None) -> int:
         for job in PLAN:
             for name in job.outputs:
                 shutil.copy2(staging / name, ROOT / "results" / name)
-        print(f"promoted {staging} into {ROOT / 'results'}")
+        shutil.copy2(staging / "ledger.json", ROOT / "results" / "ledger.json")  # which commit made it, and how long
+        print(f"promoted {staging} into {ROOT / 'results'}; the staging folder can go")
         return 0
     commit = _clean_commit(args.commit)
     staging.mkdir(parents=True, exist_ok=True)
