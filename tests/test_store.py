@@ -78,6 +78,25 @@ def test_the_committed_store_is_uniform_where_it_records_digests(path):
     assert not commits.astype(str).str.endswith("+dirty").any(), f"{path.name}: rows from a dirty tree"
 
 
+def test_the_whole_store_is_one_regeneration():
+    """Every job of the plan is in the promoted ledger, all at one commit and code digest, and every
+    row of every file was made at that commit: the chapters compare nothing across commits."""
+    import json
+
+    from wsg.regenerate import PLAN
+
+    ledger = json.loads((RESULTS / "ledger.json").read_text())
+    assert {job.name for job in PLAN} <= set(ledger), "jobs the promoted ledger lacks"
+    commits = {entry["commit"] for entry in ledger.values()}
+    assert len(commits) == 1 and len({entry["code"] for entry in ledger.values()}) == 1, commits
+    (commit,) = commits
+    for job in PLAN:
+        for name in job.outputs:
+            df = pd.read_csv(RESULTS / name)
+            made = set(df.get("commit", df.get("git_commit", pd.Series(dtype=str))).astype(str))
+            assert made == {commit}, f"{name}: rows from {sorted(made)}, the ledger says {commit}"
+
+
 def test_the_plan_makes_every_file_of_the_store():
     from wsg.regenerate import PLAN
 
