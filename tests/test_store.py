@@ -97,6 +97,15 @@ def test_the_whole_store_is_one_regeneration():
             assert made == {commit}, f"{name}: rows from {sorted(made)}, the ledger says {commit}"
 
 
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.csv")), ids=lambda p: p.name)
+def test_a_stored_command_names_no_folder_of_the_machine_that_ran_it(path):
+    """The chapters print each row's command for a reader to rerun: no absolute path in it."""
+    df = pd.read_csv(path)
+    if "command" in df:
+        absolute = df["command"].astype(str).str.contains(r"(?:^|\s)/\S", regex=True)
+        assert not absolute.any(), f"{path.name}: {df.loc[absolute, 'command'].iloc[0]}"
+
+
 def test_the_plan_makes_every_file_of_the_store():
     from wsg.regenerate import PLAN
 

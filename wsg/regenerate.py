@@ -163,10 +163,11 @@ def _stamp(job: Job, staging: Path, provenance: dict) -> None:
         if not path.exists():
             raise FileNotFoundError(f"{job.name}: {path} was not written")
         df = pd.read_csv(path)
-        if "code" in df and df["code"].notna().all():
-            continue  # wsg.experiments rows record their own digests, per benchmark
-        for column, value in {**provenance, **({"data": data} if data else {})}.items():
-            df[column] = value
+        if "command" in df:  # a reader reruns it with results/, not with this machine's staging folder
+            df["command"] = df["command"].astype(str).str.replace(str(staging), "results", regex=False)
+        if not ("code" in df and df["code"].notna().all()):  # wsg.experiments rows record their own digests
+            for column, value in {**provenance, **({"data": data} if data else {})}.items():
+                df[column] = value
         df.to_csv(path, index=False)
 
 
